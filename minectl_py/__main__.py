@@ -1,0 +1,3 @@
+from minectl_py.cli import main
+
+raise SystemExit(main())

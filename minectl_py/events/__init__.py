@@ -1,0 +1,1 @@
+"""The site event log: records, typed events, reading, writing, indexing and replay."""

@@ -1,0 +1,275 @@
+"""Typed events: one dataclass per event type, validated from and to raw records.
+
+Every record has the envelope (``created_at_ms`` epoch ms as a string, ``id`` 32 hex digits,
+``cmd`` the type, ``nodename``, ``v`` the schema version, absent in seed records) and the
+type's own fields. docs/events.md documents every type; a test keeps the two in step.
+
+``parse(record)`` returns the typed event or raises :class:`EventError` naming the field.
+Unknown types parse to :class:`Unknown` (kept, never dropped): a newer writer's records
+must survive an older reader.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from minectl_py.events import record as _record
+
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_DIGITS = re.compile(r"^\d{1,16}$")
+
+
+class EventError(ValueError):
+    """A record that does not fit its type. ``field`` names the offending field."""
+
+    def __init__(self, field_name: str, message: str, cmd: str | None = None) -> None:
+        where = f"{cmd}." if cmd else ""
+        super().__init__(f"field {where}{field_name}: {message}")
+        self.field = field_name
+        self.cmd = cmd
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of every typed event: the envelope."""
+
+    CMD: ClassVar[str] = ""
+
+    created_at_ms: str
+    id: str
+    nodename: str
+    v: int = 0
+
+    @property
+    def time_ms(self) -> int:
+        return int(self.created_at_ms)
+
+    def to_record(self) -> dict[str, Any]:
+        rec: dict[str, Any] = {
+            "created_at_ms": self.created_at_ms,
+            "id": self.id,
+            "cmd": self.CMD,
+            "nodename": self.nodename,
+        }
+        if self.v:
+            rec["v"] = self.v
+        for f in dataclasses.fields(self):
+            if f.name not in rec and f.name != "v":
+                val = getattr(self, f.name)
+                if val is not None:
+                    rec[f.name] = val
+        return rec
+
+    @classmethod
+    def new(cls, nodename: str, *, at_ms: int | None = None, **fields: Any) -> Any:
+        """A fresh, validated event of this type with a new id and the current time."""
+        return parse(_record.make(cls.CMD, nodename, fields, at_ms=at_ms))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Time(Event):
+    """Heartbeat of a controller (the seed's ``time`` records)."""
+
+    CMD: ClassVar[str] = "time"
+    ip: str | None = None
+    uptime_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lease(Event):
+    """A DHCP lease change reported by dnsmasq through the lease hook."""
+
+    CMD: ClassVar[str] = "lease"
+    action: str  # add | old | del
+    mac: str
+    ip: str
+    hostname: str | None = None  # sanitized, safe for paths and terminals
+    supplied_hostname: str | None = None  # raw value the client sent (JSON-escaped)
+    vendor_class: str | None = None
+    client_id: str | None = None
+    interface: str | None = None
+    domain: str | None = None
+    tags: list[str] | None = None
+    expires: int | None = None  # epoch seconds
+
+    ACTIONS: ClassVar[frozenset[str]] = frozenset({"add", "old", "del"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Poll(Event):
+    """One successful poll of one miner: normalized stats plus a digest of the raw reply."""
+
+    CMD: ClassVar[str] = "poll"
+    ip: str
+    mac: str | None = None
+    elapsed_ms: int = 0
+    digest: str = ""  # sha256 hex of the raw reply bytes
+    miner: dict[str, Any] = field(default_factory=dict)  # see docs/miners.md
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollFail(Event):
+    """A poll that got no usable answer, with the reason."""
+
+    CMD: ClassVar[str] = "poll_fail"
+    ip: str
+    mac: str | None = None
+    reason: str  # refused | timeout | connect_timeout | reset | truncated | garbage | ...
+    detail: str = ""
+    elapsed_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action(Event):
+    """An admin (or rule) action on one miner, with its result: the audit trail."""
+
+    CMD: ClassVar[str] = "action"
+    user: str
+    action: str  # reboot | restart | pools_set | pools_switch | locate_on | locate_off | exec
+    target: str  # the miner's IP
+    mac: str | None = None
+    name: str | None = None
+    result: str  # ok | fail | denied | timeout | auth | dry_run
+    detail: str = ""
+    transport: str | None = None  # api | http | ssh
+    params: dict[str, Any] | None = None
+    batch: str | None = None  # id shared by all results of one command
+    rule: str | None = None  # set when a rule took the action
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alert(Event):
+    """A rule's alert being raised or cleared for one miner (or the site)."""
+
+    CMD: ClassVar[str] = "alert"
+    rule: str
+    state: str  # raised | cleared
+    mac: str | None = None
+    ip: str | None = None
+    name: str | None = None
+    severity: str = "warning"
+    detail: str = ""
+    value: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unknown(Event):
+    """A record of a type this version does not know; its fields are kept as they are."""
+
+    CMD: ClassVar[str] = ""
+    cmd: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        rec = {"created_at_ms": self.created_at_ms, "id": self.id, "cmd": self.cmd, "nodename": self.nodename}
+        if self.v:
+            rec["v"] = self.v
+        rec.update(self.fields)
+        return rec
+
+
+TYPES: dict[str, type[Event]] = {t.CMD: t for t in (Time, Lease, Poll, PollFail, Action, Alert)}
+
+_ENVELOPE_NAMES = frozenset({"created_at_ms", "id", "cmd", "nodename", "v"})
+
+
+def _check_type(value: Any, tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_check_type(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is Any:
+        return True
+    if origin is list:
+        (item,) = typing.get_args(tp) or (Any,)
+        return isinstance(value, list) and all(_check_type(v, item) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, tp)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    h = _HINTS.get(cls)
+    if h is None:
+        h = _HINTS[cls] = typing.get_type_hints(cls)
+    return h
+
+
+def check_envelope(rec: dict[str, Any]) -> None:
+    cmd = rec.get("cmd")
+    if not isinstance(cmd, str) or not cmd:
+        raise EventError("cmd", "missing or not a non-empty string")
+    t = rec.get("created_at_ms")
+    if not isinstance(t, str) or not _DIGITS.match(t):
+        raise EventError("created_at_ms", f"must be epoch milliseconds as a string of digits, got {t!r:.40}", cmd)
+    i = rec.get("id")
+    if not isinstance(i, str) or not _HEX32.match(i):
+        raise EventError("id", f"must be 32 lowercase hex digits, got {i!r:.40}", cmd)
+    n = rec.get("nodename")
+    if not isinstance(n, str) or not n:
+        raise EventError("nodename", "missing or empty", cmd)
+    v = rec.get("v", 0)
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise EventError("v", f"schema version must be a non-negative integer, got {v!r:.20}", cmd)
+
+
+def parse(rec: dict[str, Any]) -> Event:
+    """Validate a raw record and return its typed event (``Unknown`` for unknown types)."""
+    check_envelope(rec)
+    cmd = rec["cmd"]
+    cls = TYPES.get(cmd)
+    env = {k: rec[k] for k in ("created_at_ms", "id", "nodename") if k in rec}
+    env["v"] = rec.get("v", 0)
+    if cls is None:
+        return Unknown(cmd=cmd, fields={k: v for k, v in rec.items() if k not in _ENVELOPE_NAMES}, **env)
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in env:
+            continue
+        if f.name in rec:
+            val = rec[f.name]
+            if not _check_type(val, hints[f.name]):
+                raise EventError(f.name, f"expected {_type_name(hints[f.name])}, got {type(val).__name__}", cmd)
+            kwargs[f.name] = val
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise EventError(f.name, "missing", cmd)
+    ev = cls(**env, **kwargs)
+    _check_values(ev)
+    return ev
+
+
+def _check_values(ev: Event) -> None:
+    if isinstance(ev, Lease) and ev.action not in Lease.ACTIONS:
+        raise EventError("action", f"must be one of add, old, del; got {ev.action!r:.20}", ev.CMD)
+    if isinstance(ev, Alert) and ev.state not in ("raised", "cleared"):
+        raise EventError("state", f"must be raised or cleared; got {ev.state!r:.20}", ev.CMD)
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    return {
+        str: "string",
+        int: "integer",
+        float: "number",
+        bool: "boolean",
+        list: "list",
+        dict: "object",
+    }.get(origin or tp, getattr(tp, "__name__", str(tp)))

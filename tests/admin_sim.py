@@ -70,21 +70,12 @@ def records_for(fleet: FleetThread, racks: int = 1) -> list[dict[str, Any]]:
 
 
 def state_for(fleet: FleetThread, state_dir: Path) -> None:
+    """Inventory (names sim-1.. on rack S1), leases and real polls, projected into ``state_dir``."""
     site = admin_site.Site()
     for i, ip in enumerate(fleet.addresses):
         s = fleet.show(ip)
-        site.miners.append(
-            admin_site.SiteMiner(
-                mac=s["mac"],
-                ip=ip,
-                name=f"sim-{i + 1}",
-                rack="S1",
-                shelf="1",
-                position=str(i + 1),
-                kind="sim",
-                model=s["model"],
-                nominal=0.0,
-            )
-        )
-    site.records = records_for(fleet)
+        inv = {"action": "set", "mac": s["mac"], "name": f"sim-{i + 1}", "rack": "S1", "shelf": "1"}
+        inv.update(position=str(i + 1), model=s["model"])
+        site.records.append(make("inventory", "test-controller", inv))
+    site.records += records_for(fleet)
     admin_site.apply(str(state_dir), site)

@@ -177,25 +177,52 @@ def run_api(ip: str, port: int, step: Step, timeout: float) -> Outcome:
 
 
 def _api_pools_set(ip: str, port: int, args: Mapping[str, Any], timeout: float) -> Outcome:
-    """Add the new pools, switch to the first, remove the old ones (cgminer's way)."""
-    out, doc = _api_call(ip, port, "pools", None, timeout)
-    if not out.ok or doc is None:
+    """Add the new pools, switch to the first, remove the others, order the new ones.
+
+    Pool numbers shift as pools are removed (and on some firmware when switching), so every
+    step re-reads the list and finds pools by URL and user, never by a remembered number."""
+    new = list(args["pools"])
+    want = [(p["url"], p["user"]) for p in new]
+
+    def current() -> tuple[Outcome, list[dict[str, Any]]]:
+        out, doc = _api_call(ip, port, "pools", None, timeout)
+        return out, (pools_of(doc) if out.ok and doc is not None else [])
+
+    out, have = current()
+    if not out.ok:
         return out
-    old = pools_of(doc)
-    new = args["pools"]
+    present = {(p["url"], p["user"]) for p in have}
     for p in new:
+        if (p["url"], p["user"]) in present:
+            continue
         param = ",".join(_api_escape(x) for x in (p["url"], p["user"], p.get("password") or "x"))
         out, _ = _api_call(ip, port, "addpool", param, timeout)
         if not out.ok:
             return out
-    first_new = len(old)
-    out, _ = _api_call(ip, port, "switchpool", str(first_new), timeout)
+    out, have = current()
     if not out.ok:
         return out
-    for p in sorted((p for p in old if isinstance(p.get("index"), int)), key=lambda p: -p["index"]):
-        out, _ = _api_call(ip, port, "removepool", str(p["index"]), timeout)
+    first = next((p["index"] for p in have if (p["url"], p["user"]) == want[0]), None)
+    if first is None:
+        return Outcome("fail", "api", "the new pool did not appear in the miner's pool list")
+    out, _ = _api_call(ip, port, "switchpool", str(first), timeout)
+    if not out.ok:
+        return out
+    for _ in range(16):
+        out, have = current()
         if not out.ok:
-            return Outcome(out.result, "api", f"new pools added but removing old pool {p['index']}: {out.detail}")
+            return out
+        old = [p for p in have if (p["url"], p["user"]) not in want and isinstance(p["index"], int)]
+        if not old:
+            break
+        victim = max(old, key=lambda p: p["index"])
+        out, _ = _api_call(ip, port, "removepool", str(victim["index"]), timeout)
+        if not out.ok:
+            return Outcome(out.result, "api", f"new pools added, but removing an old one failed: {out.detail}")
+    by_key = {(p["url"], p["user"]): p["index"] for p in have}
+    order = [by_key[k] for k in want if k in by_key]
+    if len(order) > 1:
+        _api_call(ip, port, "poolpriority", ",".join(str(i) for i in order), timeout)
     return Outcome("ok", "api", f"pools set: {', '.join(p['url'] for p in new)}")
 
 

@@ -88,6 +88,7 @@ class Notify:
     webhook: Webhook | None = None
     syslog: bool = False
     syslog_facility: str = "daemon"
+    syslog_socket: str = "/dev/log"  # rsyslog's or journald's local socket
     email: Email | None = None
 
 
@@ -279,9 +280,14 @@ def _notify(c: _Checker, raw: Any) -> Notify:
             webhook = Webhook(url, timeout, {str(k): v for k, v in headers.items()})
     syslog_raw = m.get("syslog", False)
     facility = "daemon"
+    sock = "/dev/log"
     if isinstance(syslog_raw, dict):
-        s = c.mapping(syslog_raw, (*p, "syslog"), ("facility",))
+        s = c.mapping(syslog_raw, (*p, "syslog"), ("facility", "socket"))
         facility = str(s.get("facility", "daemon"))
+        sock = s.get("socket", "/dev/log")
+        if not isinstance(sock, str) or not sock.startswith("/"):
+            c.bad((*p, "syslog", "socket"), "must be the absolute path of a unix socket")
+            sock = "/dev/log"
         if facility not in (
             "daemon",
             "user",
@@ -300,7 +306,7 @@ def _notify(c: _Checker, raw: Any) -> Notify:
     elif isinstance(syslog_raw, bool):
         syslog_on = syslog_raw
     else:
-        c.bad((*p, "syslog"), "must be true, false, or a mapping with facility")
+        c.bad((*p, "syslog"), "must be true, false, or a mapping with facility and socket")
         syslog_on = False
     email = None
     if m.get("email") is not None:
@@ -320,7 +326,7 @@ def _notify(c: _Checker, raw: Any) -> Notify:
             sendmail = "/usr/sbin/sendmail"
         if to_list:
             email = Email(tuple(to_list), sender, sendmail)
-    return Notify(webhook, syslog_on, facility, email)
+    return Notify(webhook, syslog_on, facility, sock, email)
 
 
 def _is_address(a: Any) -> bool:

@@ -130,16 +130,22 @@ class Action(Event):
 
     CMD: ClassVar[str] = "action"
     user: str
-    action: str  # reboot | restart | pools_set | pools_switch | locate_on | locate_off | exec
+    action: str  # reboot | restart | pools_show | pools_set | pools_switch | locate_on | locate_off | exec
     target: str  # the miner's IP
     mac: str | None = None
     name: str | None = None
-    result: str  # ok | fail | denied | timeout | auth | dry_run
+    # ok | fail | denied | auth | nocred | unreachable | timeout | lost | unsupported | hostkey
+    result: str
     detail: str = ""
     transport: str | None = None  # api | http | ssh
     params: dict[str, Any] | None = None
     batch: str | None = None  # id shared by all results of one command
     rule: str | None = None  # set when a rule took the action
+    uid: int | None = None  # numeric uid of the process (0 under sudo; user names the person)
+    family: str | None = None  # firmware family that chose the transports: antminer | bosminer | ...
+    attempts: int | None = None  # tries of the transport chain (retries + 1 at most)
+    elapsed_ms: int | None = None  # time spent on this miner
+    tried: list[str] | None = None  # transport:result for each step tried, in order
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

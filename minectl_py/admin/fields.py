@@ -81,6 +81,8 @@ def _num(v: Any) -> float | None:
 def _fans(v: Any) -> list[int]:
     if v is None:
         return []
+    if type(v) is list and all(type(x) is int for x in v):
+        return v
     items = v if isinstance(v, list) else str(v).split()
     out: list[int] = []
     for x in items:
@@ -90,23 +92,38 @@ def _fans(v: Any) -> list[int]:
     return out
 
 
+_NUM_KEYS = tuple(k for k in _NUMERIC if k not in ("fan_min", "age"))
+_INF = (math.inf, -math.inf)
+
+
 def normalize(raw: Mapping[str, Any], now: float) -> dict[str, Any]:
-    """A state record (``miner.json`` contents) -> the admin's miner dictionary."""
+    """A state record (``miner.json`` contents) -> the admin's miner dictionary.
+
+    Hot path (5,000 miners per ``minectl status``): typed values pass straight through."""
+    g = raw.get
     m: dict[str, Any] = {}
     for k in _COPY_STR:
-        v = raw.get(k)
-        m[k] = None if v is None or v == "" else str(v)
-    for k in _NUMERIC:
-        if k not in ("fan_min", "age"):
-            m[k] = _num(raw.get(k))
-    fans = _fans(raw.get("fans"))
+        v = g(k)
+        m[k] = None if v is None or v == "" else (v if type(v) is str else str(v))
+    for k in _NUM_KEYS:
+        v = g(k)
+        t = type(v)
+        if v is None:
+            m[k] = None
+        elif t is int or (t is float and v == v and v not in _INF):
+            m[k] = v
+        else:
+            m[k] = _num(v)
+    fans = _fans(g("fans"))
     m["fans"] = fans
     m["fan_min"] = min(fans) if fans else None
     if m["hashrate_pct"] is None and m["hashrate"] is not None and m["nominal"]:
         m["hashrate_pct"] = round(100.0 * m["hashrate"] / m["nominal"], 1)
-    if m["mac"]:
-        m["mac"] = m["mac"].lower()
-    m["location"] = location(m)
+    mac = m["mac"]
+    if mac:
+        m["mac"] = mac.lower()
+    r, sh, pos = m["rack"], m["shelf"], m["position"]
+    m["location"] = "-".join(x for x in (r, sh, pos) if x) if (r or sh or pos) else None
     seen = m["last_seen"]
     m["age"] = None if seen is None else max(0, int(now - seen))
     if not m["state"]:

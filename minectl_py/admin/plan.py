@@ -35,7 +35,7 @@ READ_ONLY = frozenset({"pools_show"})
 RESTART_CMDS = {
     "antminer": "/etc/init.d/bmminer.sh restart",
     "bosminer": "/etc/init.d/bosminer restart",
-    "cgminer": "/etc/init.d/cgminer restart",
+    "cgminer": "/etc/init.d/cgminer.sh restart",
 }
 
 

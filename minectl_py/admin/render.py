@@ -31,8 +31,9 @@ def safe(value: Any, limit: int = 0) -> str:
 
     ``limit`` > 0 truncates to that many characters with a trailing ``…``.
     """
-    s = "" if value is None else str(value)
-    if not s.isprintable() or any(ord(c) in _BIDI for c in s):
+    s = "" if value is None else value if type(value) is str else str(value)
+    plain = s.isprintable() and (s.isascii() or not any(ord(c) in _BIDI for c in s))
+    if not plain:
         out = []
         for c in s:
             o = ord(c)

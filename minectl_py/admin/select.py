@@ -5,7 +5,7 @@ Positional targets (any of them may match; ``all`` matches everything):
 * an IPv4 address ``10.1.12.7``, a range ``10.1.12.10-10.1.12.50`` or ``10.1.12.10-50``,
   a CIDR ``10.1.12.0/24``;
 * a MAC ``aa:bb:cc:dd:ee:ff``;
-* ``rack:R12`` (glob allowed: ``rack:R1*``);
+* ``rack:R12`` (glob allowed: ``rack:R1*``), ``model:'*S19*'``;
 * otherwise a name or glob (``r12-*``), matched against the inventory name and the hostname,
   case-insensitive.
 
@@ -131,6 +131,8 @@ def parse_target(text: str) -> Match:
         return lambda m: m.get("mac") == mac
     if t.lower().startswith("rack:"):
         return _glob_field("rack", t[5:])
+    if t.lower().startswith("model:"):
+        return _glob_field("model", t[6:])
     pat = re.compile(fnmatch.translate(t.lower()))
     return lambda m: any(bool(v) and bool(pat.match(str(v).lower())) for v in (m.get("name"), m.get("hostname")))
 

@@ -9,7 +9,7 @@ import pytest
 from minectl_py.events import model
 from minectl_py.rules import expr, ruleset
 from minectl_py.rules.engine import Engine
-from minectl_py.rules.facts import FIELDS, facts
+from minectl_py.rules.facts import FIELDS, NUMERIC, TEXT, facts
 from minectl_py.rules.scope import Selector, SelectorError
 from minectl_py.rules.state import RuleState
 
@@ -20,6 +20,10 @@ MIN = 60_000
 
 def cond(text, **variables):
     return expr.compile_condition(text, FIELDS, variables)
+
+
+def fast_cond(text, **variables):
+    return expr.compile_condition(text, FIELDS, variables, numeric=NUMERIC, texts=TEXT)
 
 
 # ------------------------------------------------------------------------------ conditions
@@ -48,6 +52,10 @@ def cond(text, **variables):
 def test_conditions(text, f, want):
     c = cond(text, primary="stratum+tcp://a:3333")
     assert c.test(f) is want
+    # the specialized paths for normalized facts agree with the general one
+    full = facts({"mac": "02:00:00:00:00:01", **f}, T0 / 1000)
+    full.update({k: (float(v) if isinstance(v, int) else v) for k, v in f.items()})
+    assert fast_cond(text, primary="stratum+tcp://a:3333").test(full) is want
 
 
 @pytest.mark.parametrize(

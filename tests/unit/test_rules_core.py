@@ -264,6 +264,24 @@ def test_low_hashrate_restart_then_reboot_then_gives_up():
     assert out.count("alert", state="cleared") == 2  # exhausted and condition
 
 
+def test_ladder_resumes_when_the_miner_went_dark_while_rebooting():
+    r = Run()
+    low = fleet(over={mac(5): {"hashrate_pct": 40}})
+    dark = fleet(over={mac(5): {"state": "offline", "hashrate_pct": None}})
+    r.at(0, low)
+    assert [a.action for a in r.at(10, low).actions] == ["restart"]
+    r.at(11, dark)  # restarting: the episode ends (the alert clears)
+    r.at(12, low)  # back, still low: a new episode, the ladder resumes at step 2
+    assert r.at(21, low).actions == []  # the hold time again
+    assert [(a.action, a.step) for a in r.at(22, low).actions] == [("reboot", 2)]
+    fresh = RuleState().apply_all(r.log)
+    assert fresh.snapshot() == r.state.snapshot()
+    # an hour after the last step, a new episode starts the ladder over
+    r.at(30, fleet())
+    r.at(83, low)
+    assert [a.action for a in r.at(93, low).actions] == ["restart"]
+
+
 def test_per_miner_hourly_limit():
     text = RULES.replace("actions_per_miner_per_hour: 3", "actions_per_miner_per_hour: 1")
     r = Run(text)

@@ -68,6 +68,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     _add_filters(t)
     t.add_argument("--lines", action="store_true", help="plain JSON lines instead of RS-framed records")
     t.add_argument("--from-start", action="store_true", help="replay the whole log first, then follow")
+    t.add_argument(
+        "--idle-exit", type=float, metavar="S", help="exit after S seconds without new records (default: never)"
+    )
     ix = sub.add_parser("index", help="build or refresh the temporal index of event files")
     ix.add_argument("paths", nargs="*", metavar="PATH")
     ix.add_argument("--force", action="store_true", help="rebuild even if the index is fresh")

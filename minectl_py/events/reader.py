@@ -68,12 +68,15 @@ class ReadStats:
     sources: list[str] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
     samples: list[BadRecord] = field(default_factory=list)
+    on_bad: Callable[[BadRecord], None] | None = None  # e.g. report at once while following
 
     def add_bad(self, bad: BadRecord) -> None:
         self.bad += 1
         self.reasons[bad.reason] += 1
         if len(self.samples) < MAX_SAMPLES:
             self.samples.append(bad)
+        if self.on_bad is not None:
+            self.on_bad(bad)
 
     def as_dict(self) -> dict[str, Any]:
         return {

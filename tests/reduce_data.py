@@ -86,10 +86,8 @@ def site(minutes: int = 12, fail_at: int = 5) -> list[dict[str, Any]]:
                 up = 1000 + k * 60 if k < fail_at else (k - fail_at - 2) * 60 + 30
                 recs.append(poll(t + 300, MACS[2], 14.0, uptime=up))
         if k == fail_at + 1:
-            recs.append(
-                env(T0 + k * 60_000 + 50_000, "action", user="ops", action="reboot", target="10.0.0.3",
-                    mac=MACS[2], result="ok", detail="reboot accepted")  # fmt: skip
-            )
+            act = {"user": "ops", "action": "reboot", "target": "10.0.0.3", "mac": MACS[2], "result": "ok"}
+            recs.append(env(T0 + k * 60_000 + 50_000, "action", detail="reboot accepted", **act))
     recs.sort(key=lambda r: int(r["created_at_ms"]))
     return recs
 

@@ -68,9 +68,18 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     _add_filters(t)
     t.add_argument("--lines", action="store_true", help="plain JSON lines instead of RS-framed records")
     t.add_argument("--from-start", action="store_true", help="replay the whole log first, then follow")
+    t.add_argument(
+        "--idle-exit", type=float, metavar="S", help="exit after S seconds without new records (default: never)"
+    )
     ix = sub.add_parser("index", help="build or refresh the temporal index of event files")
     ix.add_argument("paths", nargs="*", metavar="PATH")
     ix.add_argument("--force", action="store_true", help="rebuild even if the index is fresh")
+    ix.add_argument("--json", action="store_true", help="one object per file instead of a table")
+    cp = sub.add_parser("compact", help="gzip old rotated segments (many members, so they stay seekable)")
+    cp.add_argument("--log", metavar="PATH", help="live log (default $MINECTL_EVENTS)")
+    cp.add_argument("--older-than", default="2d", metavar="AGE", help="only segments of days this old (2d)")
+    cp.add_argument("--member-mb", type=float, default=2.0, help="MiB of text per gzip member (2)")
+    cp.add_argument("--json", action="store_true")
     r = sub.add_parser("rotate", help="rotate the live log now (normally automatic at the first write of a day)")
     r.add_argument("--log", metavar="PATH", help="live log (default $MINECTL_EVENTS)")
     return p
@@ -137,6 +146,8 @@ def main(argv: list[str], prog: str = "minectl events", command: str = "events")
             from minectl_py.events.index import index_main
 
             return index_main(a)
+        if a.sub == "compact":
+            return _compact(a)
         if a.sub == "rotate":
             from minectl_py.events.writer import EventWriter
 
@@ -151,6 +162,25 @@ def main(argv: list[str], prog: str = "minectl events", command: str = "events")
         print(f"minectl events: {e}", file=sys.stderr)
         return 2
     return 2
+
+
+def _compact(a: argparse.Namespace) -> int:
+    from minectl_py.events.compact import compact
+    from minectl_py.timeparse import parse_duration_ms
+
+    done = compact(
+        a.log or config.events_path(),
+        older_than_days=parse_duration_ms(a.older_than) / 86_400_000,
+        member_bytes=int(a.member_mb * (1 << 20)),
+    )
+    if a.json:
+        print(json.dumps(done))
+    else:
+        for d in done:
+            print(f"{d['compressed']}: {d['bytes']} -> {d['gzip_bytes']} bytes, {d['members']} members")
+        if not done:
+            print("nothing to compact")
+    return 0
 
 
 def _cat(a: argparse.Namespace, stats: ReadStats) -> int:

@@ -130,31 +130,102 @@ class Action(Event):
 
     CMD: ClassVar[str] = "action"
     user: str
-    action: str  # reboot | restart | pools_set | pools_switch | locate_on | locate_off | exec
+    action: str  # reboot | restart | pools_show | pools_set | pools_switch | locate_on | locate_off | exec
     target: str  # the miner's IP
     mac: str | None = None
     name: str | None = None
-    result: str  # ok | fail | denied | timeout | auth | dry_run
+    # ok | fail | denied | auth | nocred | unreachable | timeout | lost | unsupported | hostkey
+    result: str
     detail: str = ""
     transport: str | None = None  # api | http | ssh
     params: dict[str, Any] | None = None
     batch: str | None = None  # id shared by all results of one command
     rule: str | None = None  # set when a rule took the action
+    uid: int | None = None  # numeric uid of the process (0 under sudo; user names the person)
+    family: str | None = None  # firmware family that chose the transports: antminer | bosminer | ...
+    attempts: int | None = None  # tries of the transport chain (retries + 1 at most)
+    elapsed_ms: int | None = None  # time spent on this miner
+    tried: list[str] | None = None  # transport:result for each step tried, in order
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Alert(Event):
-    """A rule's alert being raised or cleared for one miner (or the site)."""
+    """A rule's alert being raised or cleared for one miner (or the site). See docs/rules.md.
+
+    ``kind``: ``condition`` (the rule's condition held for its hold time), ``exhausted`` (the
+    rule's remedies or the per-miner action limit ran out: a person must look), ``site``
+    (too many miners match at once: a site-wide fault; no per-miner actions). A ``cleared``
+    event names the ``raised`` event it ends in ``raised_id``.
+    """
 
     CMD: ClassVar[str] = "alert"
     rule: str
     state: str  # raised | cleared
+    kind: str = "condition"  # condition | exhausted | site
     mac: str | None = None
     ip: str | None = None
     name: str | None = None
     severity: str = "warning"
     detail: str = ""
     value: float | None = None
+    values: dict[str, Any] | None = None  # the facts the condition read, at the time
+    since_ms: int | None = None  # when the condition started to hold
+    raised_id: str | None = None  # on cleared: the id of the raised event
+    silenced: bool | None = None  # true when a silence covered it (not notified)
+
+    KINDS: ClassVar[frozenset[str]] = frozenset({"condition", "exhausted", "site"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleDecision(Event):
+    """What the rules service decided for one rule and one miner (or the site): the audit of
+    the watchdog, and the state it rebuilds from on restart. See docs/rules.md."""
+
+    CMD: ClassVar[str] = "rule"
+    rule: str
+    decision: str  # pending | ok | act | silenced | storm | deferred | gave_up | checkpoint
+    mac: str | None = None
+    ip: str | None = None
+    name: str | None = None
+    action: str | None = None  # on act: restart | reboot | switch_pool
+    step: int | None = None  # on act: 1-based step of the rule's action ladder
+    params: dict[str, Any] | None = None
+    since_ms: int | None = None
+    detail: str = ""
+    dry_run: bool | None = None
+    state: dict[str, Any] | None = None  # on checkpoint: the whole rule state
+
+    DECISIONS: ClassVar[frozenset[str]] = frozenset(
+        {"pending", "ok", "act", "silenced", "storm", "deferred", "gave_up", "checkpoint"}
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Silence(Event):
+    """A silence (maintenance window) set or cleared: rules take no actions and send no
+    notifications for miners the selector matches until ``until_ms``."""
+
+    CMD: ClassVar[str] = "silence"
+    state: str  # set | cleared
+    selector: str = ""
+    until_ms: int | None = None
+    rule: str | None = None  # only this rule (none: every rule)
+    user: str = ""
+    reason: str = ""
+    silence_id: str | None = None  # on cleared: the id of the set event
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notify(Event):
+    """One notification attempt (webhook, syslog, email) about one or more alerts."""
+
+    CMD: ClassVar[str] = "notify"
+    channel: str  # webhook | syslog | email
+    result: str  # ok | fail
+    target: str = ""  # URL, facility or addresses
+    alerts: list[str] = field(default_factory=list)  # ids of the alert events it carried
+    rules: list[str] = field(default_factory=list)
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,7 +244,9 @@ class Unknown(Event):
         return rec
 
 
-TYPES: dict[str, type[Event]] = {t.CMD: t for t in (Time, Lease, Poll, PollFail, Action, Alert)}
+TYPES: dict[str, type[Event]] = {
+    t.CMD: t for t in (Time, Lease, Poll, PollFail, Action, Alert, RuleDecision, Silence, Notify)
+}
 
 _ENVELOPE_NAMES = frozenset({"created_at_ms", "id", "cmd", "nodename", "v"})
 
@@ -255,8 +328,15 @@ def parse(rec: dict[str, Any]) -> Event:
 def _check_values(ev: Event) -> None:
     if isinstance(ev, Lease) and ev.action not in Lease.ACTIONS:
         raise EventError("action", f"must be one of add, old, del; got {ev.action!r:.20}", ev.CMD)
-    if isinstance(ev, Alert) and ev.state not in ("raised", "cleared"):
-        raise EventError("state", f"must be raised or cleared; got {ev.state!r:.20}", ev.CMD)
+    if isinstance(ev, Alert):
+        if ev.state not in ("raised", "cleared"):
+            raise EventError("state", f"must be raised or cleared; got {ev.state!r:.20}", ev.CMD)
+        if ev.kind not in Alert.KINDS:
+            raise EventError("kind", f"must be condition, exhausted or site; got {ev.kind!r:.20}", ev.CMD)
+    if isinstance(ev, RuleDecision) and ev.decision not in RuleDecision.DECISIONS:
+        raise EventError("decision", f"unknown decision {ev.decision!r:.20}", ev.CMD)
+    if isinstance(ev, Silence) and ev.state not in ("set", "cleared"):
+        raise EventError("state", f"must be set or cleared; got {ev.state!r:.20}", ev.CMD)
 
 
 def _type_name(tp: Any) -> str:

@@ -64,21 +64,26 @@ class ReadStats:
     records: int = 0
     bad: int = 0
     skipped: int = 0  # good records left out by a filter
+    blocks_skipped: int = 0  # index blocks not read (see events.index)
     sources: list[str] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
     samples: list[BadRecord] = field(default_factory=list)
+    on_bad: Callable[[BadRecord], None] | None = None  # e.g. report at once while following
 
     def add_bad(self, bad: BadRecord) -> None:
         self.bad += 1
         self.reasons[bad.reason] += 1
         if len(self.samples) < MAX_SAMPLES:
             self.samples.append(bad)
+        if self.on_bad is not None:
+            self.on_bad(bad)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "records": self.records,
             "bad": self.bad,
             "skipped": self.skipped,
+            "index_blocks_skipped": self.blocks_skipped,
             "sources": self.sources,
             "bad_reasons": dict(self.reasons),
             "bad_samples": [
@@ -191,11 +196,17 @@ class GzipStream:
     def _feed(self, buf: bytes) -> bytes:
         out = []
         while buf:
+            if not self._fed:
+                buf = buf.lstrip(b"\0")  # zero padding between or after members
+                if not buf:
+                    break
             self._fed = True
+            saved = self._d.copy()
             try:
                 out.append(self._d.decompress(buf))
             except zlib.error:
-                self.truncated = True  # corrupt member: stop here, report it
+                out.append(salvage(saved, buf))  # corrupt member: keep what inflated, report it
+                self.truncated = True
                 self._eof = True
                 break
             if not self._d.eof:
@@ -203,12 +214,27 @@ class GzipStream:
             buf = self._d.unused_data
             self._d = zlib.decompressobj(wbits=31)
             self._fed = False
-            if buf.strip(b"\0") == b"":
-                break  # zero padding after the last member
         return b"".join(out)
 
     def close(self) -> None:
         self.raw.close()
+
+
+def salvage(d: Any, buf: bytes) -> bytes:
+    """What ``d`` inflates from ``buf`` before the byte that makes zlib fail.
+
+    ``decompress`` returns nothing when it raises, so how much of a corrupt member survives
+    would depend on how the input was chunked; feeding byte by byte makes it exact, so a
+    scan from the file's start and a seek to a member give the same records."""
+    out = []
+    for i in range(len(buf)):
+        try:
+            out.append(d.decompress(buf[i : i + 1]))
+        except zlib.error:
+            break
+        if d.eof:
+            break
+    return b"".join(out)
 
 
 def expand_paths(paths: Iterable[str] | None, default: Callable[[], list[str]] | None = None) -> list[str]:

@@ -34,7 +34,9 @@ def segments(live: str) -> list[str]:
         if m:
             found.append((m.group(1), int(m.group(2) or 0), os.path.join(d, name)))
     found.sort()
-    return [p for _, _, p in found]
+    plain = {p for _, _, p in found if not p.endswith(".gz")}
+    # While compaction swaps a segment for its .gz both exist for a moment: use the plain one.
+    return [p for _, _, p in found if not (p.endswith(".gz") and p[:-3] in plain)]
 
 
 def log_set(live: str | None = None) -> list[str]:

@@ -47,6 +47,11 @@ def segment_name(live: str, day: str, seq: int = 0) -> str:
     return os.path.join(d, stem + tail + (dot + suffix if dot else ""))
 
 
+def _sidecar(path: str) -> str:
+    d, base = os.path.split(path)
+    return os.path.join(d, f".{base}.idx")
+
+
 def lock_path(live: str) -> str:
     d, base = os.path.split(live)
     return os.path.join(d, f".{base}.lock")
@@ -171,6 +176,9 @@ class EventWriter:
                 break
             seq += 1
         os.rename(self.path, target)
+        # The temporal index sidecar (events.index) follows its file; its inode still matches.
+        with _suppress_oserror():
+            os.rename(_sidecar(self.path), _sidecar(target))
         _fsync_dir(os.path.dirname(self.path) or ".")
         return target
 

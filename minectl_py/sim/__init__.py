@@ -1,0 +1,19 @@
+"""The miner simulator: a fleet of simulated ASIC miners speaking the real protocols.
+
+See docs/simulator.md. Embedding from tests: :func:`run_fleet_in_thread` or ``async with Fleet(spec)``.
+"""
+
+from minectl_py.sim.fleet import Fleet, FleetError, FleetThread, run_fleet_in_thread
+from minectl_py.sim.spec import FleetSpec, MinerSpec, SpecError, finish, from_flags
+
+__all__ = [
+    "Fleet",
+    "FleetError",
+    "FleetSpec",
+    "FleetThread",
+    "MinerSpec",
+    "SpecError",
+    "finish",
+    "from_flags",
+    "run_fleet_in_thread",
+]

@@ -88,7 +88,7 @@ def poll(rng: random.Random, ip: str, at_ms: int, kind: int = 0, mac: str | None
             "ip": ip,
             "mac": mac,
             "elapsed_ms": rng.randrange(5, 400),
-            "digest": "%064x" % rng.getrandbits(256),
+            "digest": f"{rng.getrandbits(256):064x}",
             "miner": miner_dict(rng, kind, mac),
         },
         at_ms=at_ms,
@@ -97,5 +97,8 @@ def poll(rng: random.Random, ip: str, at_ms: int, kind: int = 0, mac: str | None
 
 def poll_fail(ip: str, at_ms: int, reason: str = "timeout", mac: str | None = None) -> dict[str, Any]:
     return record.make(
-        "poll_fail", "test-controller", {"ip": ip, "mac": mac, "reason": reason, "detail": "", "elapsed_ms": 3000}, at_ms=at_ms
+        "poll_fail",
+        "test-controller",
+        {"ip": ip, "mac": mac, "reason": reason, "detail": "", "elapsed_ms": 3000},
+        at_ms=at_ms,
     )

@@ -37,6 +37,37 @@ def _keep(ch: str) -> str:
     return ch
 
 
+def _strip_escapes(s: str) -> str:
+    """Drop terminal escape sequences whole (CSI ``ESC [ ... final``, OSC ``ESC ] ... BEL/ST``,
+    two-character ``ESC x``), not just the ESC, so no ``[31m`` debris remains."""
+    if "\x1b" not in s and "\x9b" not in s and "\x9d" not in s:
+        return s
+    out = []
+    i, n = 0, len(s)
+    while i < n:
+        c = s[i]
+        if c == "\x1b" and i + 1 < n and s[i + 1] in "[]":
+            kind, i = s[i + 1], i + 2
+        elif c in "\x9b\x9d":
+            kind, i = ("[" if c == "\x9b" else "]"), i + 1
+        elif c == "\x1b":
+            i += 2
+            continue
+        else:
+            out.append(c)
+            i += 1
+            continue
+        if kind == "[":  # parameters and intermediates, then one final byte 0x40-0x7E
+            while i < n and not ("\x40" <= s[i] <= "\x7e"):
+                i += 1
+            i += 1
+        else:  # OSC: up to BEL or ST (ESC \\ or 0x9C)
+            while i < n and s[i] not in "\x07\x9c\x1b":
+                i += 1
+            i += 2 if (i < n and s[i] == "\x1b") else 1
+    return "".join(out)
+
+
 def text(value: object, limit: int = TEXT_MAX) -> str | None:
     """Printable one-line text of at most ``limit`` characters, or None."""
     if value is None:
@@ -45,9 +76,7 @@ def text(value: object, limit: int = TEXT_MAX) -> str | None:
     if len(s) > 4 * limit:  # bound the work on hostile input
         s = s[: 4 * limit]
     if not (s.isascii() and s.isprintable()):
-        s = "".join(_keep(c) for c in s)
-        if "\x1b" in s:  # pragma: no cover - ESC is mapped above; belt and braces
-            s = s.replace("\x1b", " ")
+        s = "".join(_keep(c) for c in _strip_escapes(s))
     s = " ".join(s.split())
     if len(s) > limit:
         s = s[:limit].rstrip()

@@ -88,13 +88,14 @@ def test_hostile_hostname_and_vendor_class(tmp_path):
     rec = lease("add", MAC, "10.77.0.10", T0, evil, vendor_class="x\x1b]0;title\x07y\n" + "A" * 500)
     project.apply(s, rec)
     vals = read.load_one(s, MAC)
-    assert vals["hostname"] == "etc---31mpwn"
+    assert vals["hostname"] == "etc---31mpwn"  # a label: the escape's letters stay, harmless
     assert all(c.isprintable() for c in vals["vendor_class"]) and "\x1b" not in vals["vendor_class"]
     assert len(vals["vendor_class"]) <= 64
     assert sorted(os.listdir(tmp_path / "by-name")) == [vals["hostname"]]
     for name in ("..", ".", "/", "\x00", ""):
         assert sanitize.label(name) is None
-    assert sanitize.text("\ud800ok\x9b2J") == "?ok 2J"
+    assert sanitize.text("\ud800ok\x9b2J") == "?ok"
+    assert sanitize.text("fw\x1b[31m 1.0\x1b]0;title\x07") == "fw 1.0"
 
 
 def test_poll_by_ip_link_then_poll_fail(tmp_path):
@@ -127,7 +128,15 @@ def test_inventory_set_and_remove(tmp_path):
     inv = record.make(
         "inventory",
         "n",
-        {"action": "set", "mac": MAC, "name": "r01-s02-p03", "rack": "R01", "shelf": "2", "position": "3", "model": "S19"},
+        {
+            "action": "set",
+            "mac": MAC,
+            "name": "r01-s02-p03",
+            "rack": "R01",
+            "shelf": "2",
+            "position": "3",
+            "model": "S19",
+        },
         at_ms=T0,
     )
     project.apply(s, inv)

@@ -89,6 +89,13 @@ def log(s: SimSite, cmd: str, **match) -> list[dict]:
     return [r for r in EventReader([str(s.events)]) if r["cmd"] == cmd and all(r.get(k) == v for k, v in match.items())]
 
 
+def wait_for(cond, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.05)
+
+
 def test_hot_miner_alerts_within_one_poll_after_hold_and_clears(site, hook):
     s = site(["cgminer"] * 6)
     hot_ip = s.ips[2]
@@ -118,10 +125,10 @@ def test_hot_miner_alerts_within_one_poll_after_hold_and_clears(site, hook):
 
 
 def test_low_hashrate_restart_then_reboot_then_left_alone(site, hook):
-    s = site(["cgminer"] * 6, ssh=True)
+    s = site(["bosminer"] * 6, ssh=True)
     ip = s.ips[4]
     s.fleet.fault(ip, "low_hashrate")
-    creds = s.credentials("families:\n  cgminer:\n    ssh: {user: root, password: root}\nssh_host_keys: off\n")
+    creds = s.credentials('families:\n  bosminer:\n    ssh: {user: root, password: root}\nssh_host_keys: "off"\n')
     clock = Clock(time.time())
     svc = service(s, hook, clock, creds)
     s.poll()
@@ -138,7 +145,7 @@ def test_low_hashrate_restart_then_reboot_then_left_alone(site, hook):
     s.poll()
     rep = svc.cycle()
     assert [(a["action"], a["result"], a["transport"]) for a in rep.actions] == [("reboot", "ok", "ssh")]
-    assert s.fleet.show(ip)["reboots"] == 1
+    wait_for(lambda: s.fleet.show(ip)["reboots"] == 1)  # the miner reboots just after the SSH session
     s.poll()  # dark while it reboots: the episode ends, the ladder is remembered
     svc.cycle()
     s.wait_up(4)
@@ -157,7 +164,7 @@ def test_low_hashrate_restart_then_reboot_then_left_alone(site, hook):
 
 
 def test_thirty_percent_failing_is_a_site_fault_not_thirty_percent_reboots(site, hook):
-    s = site(["cgminer"] * 10)
+    s = site(["bosminer"] * 10)
     for i in (1, 4, 7):
         s.fleet.fault(s.ips[i], "low_hashrate")
     clock = Clock(time.time())
@@ -176,7 +183,7 @@ def test_thirty_percent_failing_is_a_site_fault_not_thirty_percent_reboots(site,
 
 
 def test_silence_holds(site, hook):
-    s = site(["cgminer"] * 6)
+    s = site(["bosminer"] * 6)
     ip = s.ips[3]
     s.fleet.fault(ip, "low_hashrate")
     p = run_minectl("silence", s.show[ip]["hostname"], "--for", "2h", "--reason", "test", env=s.env)

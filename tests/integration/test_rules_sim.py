@@ -5,9 +5,7 @@ miners, the polls and the actions are real and happen in real time."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import HTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,8 +14,9 @@ from minectl_py.events.reader import EventReader
 from minectl_py.rules import ruleset
 from minectl_py.rules.actuator import make_actuator
 from minectl_py.rules.service import Service
+from tests import rules_hook
 from tests.conftest import run_minectl
-from tests.integration.test_rules_service import PORTS, Clock, Hook
+from tests.integration.test_rules_service import Clock
 from tests.rules_sim import SimSite, start_fleet
 
 pytestmark = pytest.mark.integration
@@ -46,20 +45,8 @@ rules:
 
 @pytest.fixture
 def hook():
-    srv = None
-    for port in reversed(PORTS):
-        try:
-            srv = HTTPServer(("127.0.0.1", port), Hook)
-            break
-        except OSError:
-            continue
-    assert srv is not None
-    srv.received = []  # type: ignore[attr-defined]
-    srv.status = 200  # type: ignore[attr-defined]
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with rules_hook.hook() as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -77,7 +64,7 @@ def site(tmp_path):
 
 
 def service(s: SimSite, hook, clock: Clock, creds: str | None = None) -> Service:
-    rs = ruleset.load_text(RULES.format(url=f"http://127.0.0.1:{hook.server_port}/h"))
+    rs = ruleset.load_text(RULES.format(url=hook.url))
     act = make_actuator(creds or s.credentials("default: {}\n"))
     act.opts.timeout = 3.0
     return Service(
@@ -214,7 +201,7 @@ def test_rules_run_once_cli(site, hook, tmp_path: Path):
     s.fleet.fault(s.ips[0], "hot")
     s.poll()
     rules = tmp_path / "rules.yml"
-    rules.write_text(RULES.format(url=f"http://127.0.0.1:{hook.server_port}/h").replace("for: 2m", "for: 0s"))
+    rules.write_text(RULES.format(url=hook.url).replace("for: 2m", "for: 0s"))
     p = run_minectl("rules", "run", "--once", "--dry-run", "--rules", str(rules), env=s.env)
     assert p.returncode == 0, p.stderr.decode()
     assert b"alert raised  hot" in p.stdout

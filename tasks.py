@@ -37,8 +37,8 @@ def setup(c: Context) -> None:
         "extra": "more pytest arguments",
     }
 )
-def test(c: Context, k: str = "", unit: bool = False, extra: str = "") -> None:
-    """Every test: lint, unit, integration (real daemons), and the Molecule scenario."""
+def test(c: Context, k: str = "", unit: bool = False, extra: str = "", molecule: bool = True) -> None:
+    """Every test: lint, unit, integration (real daemons), and the roles' Molecule scenarios."""
     lint(c)
     args = ["-x" if os.environ.get("MINECTL_FAILFAST") else "", "-p no:cacheprovider"]
     if k:
@@ -46,6 +46,8 @@ def test(c: Context, k: str = "", unit: bool = False, extra: str = "") -> None:
     if unit:
         args.append("tests/unit")
     c.run(f"{PY} -m pytest {' '.join(a for a in args if a)} {extra}", env=_env(), pty=False)
+    if molecule and not unit and not k and not os.environ.get("MINECTL_SKIP_MOLECULE"):
+        molecule_(c)
 
 
 @task
@@ -70,3 +72,31 @@ def bench(c: Context, only: str = "", quick: bool = False) -> None:
 def demo(c: Context) -> None:
     """The main job: a simulated mine site, end to end."""
     c.run(f"{PY} -m scripts.demo", env=_env(), pty=False)
+
+
+@task(help={"force": "rebuild even if nothing changed"})
+def wheel(c: Context, force: bool = False) -> None:
+    """build/minectl-wheelhouse.tar: our wheel and its dependencies, for the minectl role."""
+    c.run(f"{PY} -m scripts.wheelhouse {'--force' if force else ''}", env=_env(), pty=False)
+
+
+@task(help={"force": "rebuild even if the inputs did not change"})
+def image(c: Context, force: bool = False) -> None:
+    """The Molecule images (debootstrap + podman import, then a package layer); cached by inputs."""
+    c.run(f"{PY} -m scripts.image image {'--force' if force else ''}", env=_env(), pty=False)
+
+
+@task
+def collections(c: Context) -> None:
+    """containers.podman (Molecule's podman driver) from the PyPI ansible wheel into .cache/collections."""
+    c.run(f"{PY} -m scripts.image collections", env=_env(), pty=False)
+
+
+@task(
+    name="molecule",
+    help={"roles": "comma-separated roles (default: all)", "command": "molecule command (default: test)"},
+)
+def molecule_(c: Context, roles: str = "", command: str = "test") -> None:
+    """Each role's Molecule scenario in podman containers (builds wheel, images, collection first)."""
+    names = " ".join(r for r in roles.split(",") if r)
+    c.run(f"{PY} -m scripts.molecule_run --command {command} {names}", env=_env(), pty=False)

@@ -12,9 +12,11 @@ Known firmware JSON bugs are repaired (``repair``): bmminer's ``}{`` between sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import re
+import resource
 import socket
 import time
 from dataclasses import dataclass, field
@@ -56,6 +58,16 @@ class Reply:
     @property
     def status(self) -> dict[str, Any]:
         return status_of(self.data)
+
+
+def raise_fd_limit(need: int) -> int:
+    """Raise this process's open-file limit towards ``need`` (up to the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def status_of(data: Any) -> dict[str, Any]:

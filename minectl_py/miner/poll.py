@@ -84,6 +84,9 @@ async def poll_miner(ip: str, plan: str | None = None, opts: Options | None = No
             sections = api.split_joined(rep.data)
             fam = detect(sections)
             plan = "antminer_joined" if fam == "antminer" else fam
+            first = set(FIRST.split("+"))
+            if any(set(c.split("+")) - first for c in PLANS[plan][0]):
+                sections = {}  # the family has more to say (bosminer fans, temps)
         elif rep.reason == "error" and rep.status.get("Code") == 14:
             plan = "antminer"  # stock S19: joins are an invalid command
         else:

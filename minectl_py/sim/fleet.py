@@ -22,13 +22,13 @@ import errno
 import logging
 import os
 import random
-import resource
 import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from minectl_py.miner.api import raise_fd_limit
 from minectl_py.sim import apiserver
 from minectl_py.sim.profiles import FAULTS, SimMiner, SimPool, profile
 from minectl_py.sim.spec import FleetSpec
@@ -38,15 +38,6 @@ log = logging.getLogger("minectl.sim")
 
 class FleetError(RuntimeError):
     pass
-
-
-def raise_fd_limit(need: int) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < need:
-        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 class _Listener:

@@ -195,7 +195,7 @@ def devs(m: SimMiner, now: float, r: Reading) -> Reply:
 
 
 def devdetails(m: SimMiner, now: float, r: Reading | None) -> Reply:
-    model = {"btminer": "M30S.V10", "bosminer": f"Bitmain {m.profile.model}"}.get(m.key, m.profile.model)
+    model = {"btminer": "M30S_V10", "bosminer": f"Bitmain {m.profile.model}"}.get(m.key, m.profile.model)
     driver = {"btminer": "bitmicro", "bosminer": "bosminer"}.get(m.key, "bitmain_soc")
     items = [
         {"DEVDETAILS": i, "Name": "BTM", "ID": i, "Driver": driver, "Kernel": "", "Model": model, "Device Path": ""}
@@ -278,7 +278,7 @@ def _stats_s19(m: SimMiner, r: Reading) -> dict[str, Any]:
                 d[f"temp_{kind}{i}"] = "0-0-0-0"
             else:
                 t = b.temp_chip if off == 1 else (b.temp_pcb - 10 if off == -1 else b.temp_pcb)
-                d[f"temp_{kind}{i}"] = f"{t - 11}-{t - 1}-{t + 8}-{t + 12}"
+                d[f"temp_{kind}{i}"] = f"{t - 20}-{t - 12}-{t - 5}-{t}"
     d |= {"total_rateideal": round(r.ideal_ghs, 2), "rate_unit": "GH", "total_freqavg": r.freq}
     d |= {"total_acn": sum(b.chips for b in r.boards), "total rate": round(r.ghs_5s, 2), "temp_max": 0}
     d["no_matching_work"] = r.hw_errors
@@ -297,8 +297,8 @@ def stats_new_api(m: SimMiner, now: float, r: Reading) -> dict[str, Any]:
     """The 2022+ Antminer layout (`stats` with ``new_api``, and HTTP ``stats.cgi``)."""
     chains = []
     for b in r.boards:
-        pcb = [b.temp_pcb - 11, b.temp_pcb - 1, b.temp_pcb + 8, b.temp_pcb + 12] if b.ok else [0, 0, 0, 0]
-        chip = [b.temp_chip - 11, b.temp_chip - 1, b.temp_chip + 8, b.temp_chip + 12] if b.ok else [0, 0, 0, 0]
+        pcb = [b.temp_pcb - 20, b.temp_pcb - 12, b.temp_pcb - 5, b.temp_pcb] if b.ok else [0, 0, 0, 0]
+        chip = [b.temp_chip - 20, b.temp_chip - 12, b.temp_chip - 5, b.temp_chip] if b.ok else [0, 0, 0, 0]
         pic = [t - 10 if t else 0 for t in pcb]
         chains.append(
             {

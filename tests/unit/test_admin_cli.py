@@ -126,10 +126,10 @@ def test_show_lists_recent_events_of_that_miner(adm):
     w.close()
     m = site.by_kind("offline")[0]
     d = js(env, "show", m.ip, "--events", "10")
-    assert [e["cmd"] for e in d["events"]] == ["lease", "poll", "lease"]
+    assert [e["cmd"] for e in d["events"]] == ["inventory", "lease", "poll", "lease"]
     assert all(e.get("mac") == m.mac for e in d["events"])
     r = run_minectl("show", m.name, env=env)
-    assert b"lease del" in r.stdout and b"Recent events (3)" in r.stdout
+    assert b"lease del" in r.stdout and b"Recent events (4)" in r.stdout
 
 
 def test_pty_status_colours_by_health_and_counts(adm):

@@ -163,7 +163,8 @@ def _scan_plain(f: BinaryIO, b: _Builder) -> tuple[int, int]:
 
 def _scan_gzip(f: BinaryIO, b: _Builder) -> tuple[int, int]:
     """Index a gzip file member by member from ``b.pos`` (a member start). Returns
-    ``(end, lines)`` of the last complete member that ended on a line end."""
+    ``(end, lines)``: the last member start where a record starts, or the end of the file
+    if it ends cleanly there (complete member, complete line)."""
     off = b.pos  # compressed offset of buf[0]
     f.seek(off)
     end, end_lines = off, b.line
@@ -183,8 +184,10 @@ def _scan_gzip(f: BinaryIO, b: _Builder) -> tuple[int, int]:
             except zlib.error:
                 return end, end_lines
             if out and member >= 0:
-                if not b.rest and not continues(out) and b.cur_bytes and b.cur_bytes >= GZIP_BLOCK_BYTES:
-                    b.start(member)
+                if not b.rest and not continues(out):
+                    end, end_lines = member, b.line
+                    if b.cur_bytes and b.cur_bytes >= GZIP_BLOCK_BYTES:
+                        b.start(member)
                 member = -1
             b.feed(out)
             if not d.eof:
@@ -192,9 +195,16 @@ def _scan_gzip(f: BinaryIO, b: _Builder) -> tuple[int, int]:
                 break
             off += len(buf) - len(d.unused_data)
             buf, d = d.unused_data, None
-            if not b.rest:
-                end, end_lines = off, b.line
+    if d is None and not b.rest:
+        end, end_lines = off, b.line
     return end, end_lines
+
+
+def _starts_inside_record(f: BinaryIO, gz: bool, offset: int) -> bool:
+    """Does the text at ``offset`` continue a pretty-printed record (so no scan may start there)?"""
+    raw = _Range(f, offset, None)
+    head = (GzipStream(raw) if gz else raw).read(_CHUNK)
+    return continues(head)
 
 
 def _crc(f: BinaryIO, start: int, stop: int) -> int:
@@ -208,6 +218,8 @@ def build(f: BinaryIO, old: Index | None = None) -> Index:
     st = os.fstat(f.fileno())
     f.seek(0)
     gz = f.read(2) == b"\x1f\x8b"
+    if old is not None and _starts_inside_record(f, gz, old.end):
+        old = None  # the new part continues the old last record: index it all again
     if old is not None:  # appended to: keep the old blocks, scan from the old end
         b = _Builder(old.lines + 1, old.end)
         b.blocks = [list(x) for x in old.blocks] + b.blocks

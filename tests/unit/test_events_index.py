@@ -47,7 +47,7 @@ def assert_same(path: str, since: int | None, until: int | None) -> ReadStats:
     # Bad records seen with the index are a subset of a full scan's, with the same lines.
     full_bad = {(b.line, b.reason) for b in s1.samples}
     if s1.bad <= len(s1.samples):
-        assert {(b.line, b.reason) for b in s2.samples} <= full_bad
+        assert {(b.line, b.reason) for b in s2.samples} <= full_bad, (s1.samples, s2.samples)
     return s2
 
 

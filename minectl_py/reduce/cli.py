@@ -21,8 +21,9 @@ from minectl_py.reduce.views import ALL, PERIODS
 from minectl_py.timeparse import parse_duration_ms, parse_time_ms
 
 EPILOG = """\
-Reductions (NAME): hashrate (per miner, rack and site), underperformers (below --underperform %
-of nominal over 5/60 min), availability (polls answered, uptime, restarts), states (miners by
+Reductions (NAME; without one: all when writing to databases, else hashrate):
+hashrate (per miner, rack and site), underperformers (below --underperform % of nominal
+over 5/60 min), availability (polls answered, uptime, restarts), states (miners by
 state), temperature (temperatures and fans), leases (lease churn), timeline (faults and admin
 actions), all (every view in one pass).
 
@@ -58,19 +59,21 @@ def _period(text: str) -> int:
 def build_parser(prog: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog,
+        usage="%(prog)s [NAME] [PATH ...|-] [options]",
         description="Replay site events into views: per-minute hashrate, availability, temperatures, "
         "lease churn, underperformers, a timeline; printed, or upserted into SQLite, MariaDB, InfluxDB.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("name", metavar="NAME", choices=sorted(REDUCTIONS), help="reduction: " + ", ".join(REDUCTIONS))
-    p.add_argument("paths", nargs="*", metavar="PATH", help="event files, globs, directories or - (stdin)")
+    p.add_argument("paths", nargs="*", metavar="[NAME] PATH", help="reduction (default all), then inputs")
     p.add_argument("--since", metavar="T", help="only events at or after T (uses the temporal index)")
     p.add_argument("--until", metavar="T", help="only events before T")
     p.add_argument("--follow", action="store_true", help="keep following the live log (across rotation)")
     p.add_argument("--no-index", action="store_true", help="scan instead of using the temporal index")
     p.add_argument("--inventory", metavar="CSV", help="site CSV mac,name,rack,shelf,position,model")
     p.add_argument("--db", action="append", default=[], metavar="URL", help="materialize into this database")
+    p.add_argument("--mysql", action="append", default=[], metavar="URL", help="same as --db mysql://...")
+    p.add_argument("--influx", action="append", default=[], metavar="URL", help="same as --db influx://HOST:PORT/DB")
     p.add_argument("--view", choices=sorted(ALL), help="view to print (default: the reduction's main one)")
     p.add_argument("--period", type=_period, default=60, metavar="1m|5m|60m", help="rows to print (default 1m)")
     p.add_argument("--format", choices=FORMATS, default=None, help="print as table (default), csv or json")
@@ -110,12 +113,21 @@ def _records(a: argparse.Namespace, paths: list[str], stats: ReadStats, cmds: fr
 
 
 def main(argv: list[str], prog: str = "minectl reduce", command: str = "reduce") -> int:
-    a = build_parser(prog).parse_intermixed_args(argv)
+    p = build_parser(prog)
+    a = p.parse_intermixed_args(argv)
+    if a.paths and a.paths[0] in REDUCTIONS:
+        a.name = a.paths.pop(0)
+    else:  # no NAME: every view into databases, or the site's hashrate printed
+        a.name = "all" if (a.db or a.mysql or a.influx) else "hashrate"
+    a.db += a.mysql + [_influx_url(u) for u in a.influx]
     try:
         lateness = int(parse_duration_ms(a.lateness) // 1000)
         inv = Inventory.from_csv(a.inventory) if a.inventory else Inventory()
         sinks: list[Any] = [open_sink(u) for u in a.db]
-    except (ValueError, InventoryError, SinkError, OSError) as e:
+    except SinkError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, InventoryError, OSError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
     view = a.view or REDUCTIONS[a.name][1]
@@ -156,6 +168,14 @@ def main(argv: list[str], prog: str = "minectl reduce", command: str = "reduce")
                 rc = rc or 1
     _report(prog, a, stats, ctx, eng if "eng" in locals() else None)
     return rc
+
+
+def _influx_url(u: str) -> str:
+    """``http://HOST:PORT/DB`` (as Grafana writes it) -> ``influx://HOST:PORT/DB``."""
+    for pre in ("http://", "https://"):
+        if u.startswith(pre):
+            return "influx://" + u[len(pre) :]
+    return u if "://" in u else "influx://" + u
 
 
 def _owner(view: str) -> str:

@@ -7,12 +7,38 @@ MariaDB/MySQL; ``influx://HOST:PORT/DB`` (``influxdb://``) -> InfluxDB 1.x over 
 from __future__ import annotations
 
 import os
+import sys
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
 class SinkError(RuntimeError):
     """A database could not be written (after retries). Batches written before it are kept."""
+
+
+def retrying(
+    where: str,
+    retries: int,
+    fn: Callable[[], Any],
+    errors: tuple[type[BaseException], ...],
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
+    """``fn()``, retried on ``errors`` with back-off (0.5 s doubling to 8 s); then SinkError."""
+    delay = 0.5
+    last: BaseException | None = None
+    for attempt in range(retries + 1):
+        try:
+            return fn()
+        except errors as e:
+            last = e
+            if attempt == retries:
+                break
+            print(f"minectl reduce: {where}: {e}; retrying in {delay:.1f} s", file=sys.stderr, flush=True)
+            sleep(delay)
+            delay = min(delay * 2, 8.0)
+    raise SinkError(f"{where}: unreachable after {retries + 1} attempt(s): {last}")
 
 
 def parse_url(url: str) -> dict[str, Any]:
@@ -27,10 +53,15 @@ def parse_url(url: str) -> dict[str, Any]:
         "host": u.hostname or "",
         "port": port,
         "user": unquote(u.username) if u.username else "",
-        "password": unquote(u.password) if u.password else os.environ.get("MINECTL_DB_PASSWORD", ""),
+        "password": unquote(u.password) if u.password else _env_password(u.scheme),
         "db": u.path.lstrip("/"),
         "query": q,
     }
+
+
+def _env_password(scheme: str) -> str:
+    specific = "MINECTL_INFLUX_PASSWORD" if scheme.startswith("influx") else "MINECTL_MYSQL_PASSWORD"
+    return os.environ.get(specific) or os.environ.get("MINECTL_DB_PASSWORD", "")
 
 
 def redact(url: str) -> str:

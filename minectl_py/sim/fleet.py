@@ -356,6 +356,7 @@ class Fleet:
         log.info("%s rebooting for %.1f s", m.ip, secs)
 
     def _came_up(self, m: SimMiner) -> None:
+        m.dark_until = 0.0  # listeners reopen now; `dark` in snapshots turns false with them
         self._apply(m)
         if "reboot_loop" in m.faults:
             self._schedule_loop_reboot(m)

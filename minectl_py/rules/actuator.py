@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from minectl_py import config
-from minectl_py.admin.credentials import Credentials, CredentialsError
+from minectl_py.admin.credentials import Credentials
 from minectl_py.admin.engine import Options, Result, run_all
 from minectl_py.admin.plan import family
 from minectl_py.admin.transports import short
@@ -98,14 +98,18 @@ class AdminActuator:
 
 
 def make_actuator(creds_path: str | None = None) -> AdminActuator:
-    """The actuator with the site's credentials file; without one, the API transport (which
-    needs no credentials) still works and the others report ``nocred``."""
+    """The actuator with the site's credentials file. Without one, the API transport (which
+    needs no credentials) still works and the others report ``nocred``; a file that exists
+    but is unsafe or malformed raises :class:`CredentialsError` (fix it rather than act half-blind)."""
+    import os
+
     from minectl_py.admin import credentials
     from minectl_py.admin.perms import unix_user
 
-    try:
-        creds = credentials.load(creds_path)
-    except CredentialsError as e:
-        log.warning("%s; acting with no credentials (API commands only)", e)
+    p = creds_path or credentials.path()
+    if not os.path.lexists(p):
+        log.warning("no credentials file at %s: rule actions use the API only (others report nocred)", p)
         creds = Credentials()
+    else:
+        creds = credentials.load(p)
     return AdminActuator(creds, user=f"rules:{unix_user()}", nodename=config.nodename())

@@ -477,12 +477,16 @@ def record_and_apply(
     state_dir: str,
     records: Iterable[dict[str, Any]],
     append: Callable[[list[dict[str, Any]]], object] | None,
+    *,
+    swap: bool = True,
 ) -> int:
     """Append ``records`` to the event log with ``append`` (e.g. ``EventWriter.append_many``)
     and project them, chunk by chunk, under the state lock: the log's order is the order in
-    which the state changed. If ``append`` raises, that chunk is not projected."""
+    which the state changed. If ``append`` raises, that chunk is not projected. ``swap=False``
+    keeps ctypes out (the lease hook, which writes a dozen files at most)."""
     site = _site(state_dir)
-    use_exchange()
+    if swap:
+        use_exchange()
     n = 0
     chunk: list[dict[str, Any]] = []
     it = iter(records)

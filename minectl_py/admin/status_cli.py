@@ -105,8 +105,9 @@ def main(argv: list[str], prog: str = "minectl status", command: str = "status")
             miners = miners[: max(0, a.limit)]
         out = sys.stdout
         if a.json:
-            json.dump([json_view(m) for m in miners], out, ensure_ascii=True, indent=1)
-            out.write("\n")
+            # one miner per line: the C encoder (no indent) is several times faster for 5,000
+            enc = json.JSONEncoder(ensure_ascii=True).encode
+            out.write("[\n" + ",\n".join(enc(json_view(m)) for m in miners) + "\n]\n")
             return common.EXIT_OK if miners or sel.empty else common.EXIT_NOMATCH
         if not miners:
             print(f"{prog}: no miner matches" if not sel.empty else f"{prog}: no miners known yet", file=sys.stderr)

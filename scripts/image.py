@@ -74,6 +74,11 @@ MOLECULE_PACKAGES = [
     "influxdb",
     "influxdb-client",
     "gpg",
+    "python3-yaml",
+    # test-only helpers: a DHCP client and dig for the miner side of the dnsmasq scenario
+    "isc-dhcp-client",
+    "dnsutils",
+    "curl",
 ]
 
 #: Units that cannot work in a container and only make ``is-system-running`` degraded.

@@ -75,9 +75,10 @@ MOLECULE_PACKAGES = [
     "influxdb-client",
     "gpg",
     "python3-yaml",
-    # test-only helpers: a DHCP client and dig for the miner side of the dnsmasq scenario
+    # test-only helpers: a DHCP client, dig and ping for the scenarios' other side
     "isc-dhcp-client",
     "dnsutils",
+    "iputils-ping",
     "curl",
 ]
 

@@ -104,6 +104,9 @@ def generate(
             nominal=nominal,
         )
         site.miners.append(m)
+        inv = {"action": "set", "mac": m.mac, "name": m.name, "rack": m.rack, "shelf": m.shelf}
+        inv.update(position=m.position, model=model)
+        site.records.append(make("inventory", "test-controller", inv, at_ms=t_ms - 1000))
         lease = {"action": "add", "mac": m.mac, "ip": m.ip, "hostname": m.name, "expires": int(now) + 3600}
         site.records.append(make("lease", "test-controller", lease, at_ms=t_ms))
         if kind == "new":
@@ -166,42 +169,39 @@ def apply(state_dir: str, site: Site) -> None:
         apply_many = None
     if apply_many is not None:
         apply_many(state_dir, site.records)
-        _apply_inventory(state_dir, site)
         return
     _interim_projection(state_dir, site)  # pragma: no cover - until minectl_py.state lands
 
 
-def _apply_inventory(state_dir: str, site: Site) -> None:
-    try:
-        from minectl_py.state.project import apply_inventory  # type: ignore[import-not-found,attr-defined,unused-ignore]
-    except ImportError:
-        return
-    apply_inventory(state_dir, inventory(site))
-
-
 def _interim_projection(state_dir: str, site: Site) -> None:
     """Stand-in for the state projection while it is being built (docs/state.md layout)."""
-    inv = {r["mac"]: r for r in inventory(site)}
     per: dict[str, dict[str, Any]] = {}
     for rec in site.records:
         mac = rec["mac"]
         d = per.setdefault(mac, {"mac": mac})
         ts = int(rec["created_at_ms"]) // 1000
-        if rec["cmd"] == "lease":
+        if rec["cmd"] == "inventory":
+            d.update({k: rec[k] for k in ("name", "rack", "shelf", "position")})
+            d.setdefault("state", "expected")
+        elif rec["cmd"] == "lease":
             d.update(ip=rec["ip"], hostname=rec.get("hostname"), lease=rec["action"], last_seen=ts)
             d.setdefault("first_seen", ts)
             d["state"] = "offline" if rec["action"] == "del" else d.get("state", "new")
+            if d["state"] == "expected":
+                d["state"] = "new"
         elif rec["cmd"] == "poll":
             mi = rec["miner"]
             pool = next((p for p in mi["pools"] if p["active"]), {})
+            f2 = lambda v: None if v is None else f"{v:.2f}"  # noqa: E731
+            nom = mi.get("nominal_ths")
             d.update(
                 make=mi["make"],
                 model=mi["model"],
                 firmware=mi["firmware"],
-                hashrate=f"{mi['hashrate_ths']:.2f}",
-                hashrate_avg=f"{mi['hashrate_avg_ths']:.2f}",
-                nominal=f"{mi['nominal_ths']:.2f}",
-                hashrate_pct=f"{100 * mi['hashrate_ths'] / mi['nominal_ths']:.1f}",
+                hashrate=f2(mi["hashrate_ths"]),
+                hashrate_avg=f2(mi.get("hashrate_avg_ths")),
+                nominal=f2(nom),
+                hashrate_pct=f"{100 * (mi['hashrate_ths'] or 0) / nom:.1f}" if nom else None,
                 temp_max=str(mi["temp_max"]),
                 fans=" ".join(map(str, mi["fans"])),
                 pool=pool.get("url", ""),
@@ -216,10 +216,11 @@ def _interim_projection(state_dir: str, site: Site) -> None:
         elif rec["cmd"] == "poll_fail":
             d.update(last_poll=ts, last_error=rec["reason"], state="failing")
     for mac, d in per.items():
-        d.update({k: v for k, v in inv[mac].items() if k not in ("ip",)})
         folder = os.path.join(state_dir, "miners", mac)
         os.makedirs(folder, exist_ok=True)
         for k, v in d.items():
+            if v is None:
+                continue
             with open(os.path.join(folder, k), "w") as f:
                 f.write(f"{v}\n")
         with open(os.path.join(folder, "miner.json"), "w") as f:

@@ -14,6 +14,7 @@ from minectl_py.admin import common, perms, render
 from minectl_py.admin.credentials import Credentials, CredentialsError
 from minectl_py.admin.engine import Options, Progress, Result
 from minectl_py.admin.fields import label
+from minectl_py.admin.fleet import default_order
 from minectl_py.admin.plan import READ_ONLY, family, steps
 from minectl_py.admin.select import add_arguments
 
@@ -172,6 +173,7 @@ def act(a: argparse.Namespace, prog: str, command: str, remote: list[str]) -> in
             common.EXIT_USAGE, f"name the miners to act on (name, IP, range, rack:R1, --where, or 'all'): {prog} --help"
         )
     miners, _sel = common.load_selected(a, prog)
+    miners.sort(key=default_order)
     if not miners:
         raise common.Exit(common.EXIT_NOMATCH, "no miner matches")
     if a.concurrency < 1 or a.timeout <= 0 or a.retries < 0:

@@ -18,6 +18,8 @@ from minectl_py.admin.transports import FALL_THROUGH, HostKeys, Outcome, run_ste
 
 #: results worth another attempt: nothing reached the miner (or, for read-only actions, anything)
 RETRY_ON = frozenset({"unreachable"})
+#: when every transport fell through, the first of these found is the miner's result
+REPORT_ORDER = ("auth", "denied", "unreachable", "unsupported", "nocred")
 RETRY_ON_READ = frozenset({"unreachable", "timeout", "lost", "fail"})
 
 
@@ -66,6 +68,7 @@ def execute_one(
         attempts += 1
         tried: list[str] = []
         out = Outcome("unsupported", None, "")
+        fell: list[Outcome] = []
         for st in chain:
             try:
                 out = run_step(m, fam, st, creds, opts.timeout, hk)
@@ -74,6 +77,10 @@ def execute_one(
             tried.append(f"{st.transport}:{out.result}")
             if out.result not in FALL_THROUGH:
                 break
+            fell.append(out)
+        else:
+            # every transport fell through: report the one that says most about the miner
+            out = min(fell, key=lambda o: REPORT_ORDER.index(o.result)) if fell else out
         out.tried = tried
         if len(tried) > 1 and out.result in FALL_THROUGH:
             out.detail = f"{out.detail} (tried {', '.join(tried)})"

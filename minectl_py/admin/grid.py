@@ -33,7 +33,7 @@ class Rack:
 
 def cell_for(m: Mapping[str, Any], metric: str, t: Thresholds = DEFAULT) -> Cell:
     state = m.get("state")
-    if state == "offline":
+    if state in ("offline", "expected"):
         return Cell("--", "offline")
     if state == "failing":
         return Cell("!!", "bad")

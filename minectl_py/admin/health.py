@@ -32,6 +32,8 @@ def classify(m: Mapping[str, Any], t: Thresholds = DEFAULT) -> tuple[str, list[s
         return "offline", ["offline (lease released or expired)"]
     if state == "new":
         return "new", ["leased, never polled"]
+    if state == "expected":
+        return "offline", ["in the inventory, never seen on the network"]
     reasons: list[tuple[str, str]] = []
     if state == "failing":
         why = m.get("last_error") or "no answer"

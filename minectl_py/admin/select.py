@@ -173,7 +173,7 @@ def build(
         ms = [_glob_field("rack", r) for r in racks]
         sel.filters.append(lambda m: any(f(m) for f in ms))
     if states:
-        sel.filters.append(_one_of("state", states, ("new", "online", "failing", "offline")))
+        sel.filters.append(_one_of("state", states, ("expected", "new", "online", "failing", "offline")))
     if healths:
         sel.filters.append(_one_of("health", healths, ("ok", "new", "warn", "bad", "offline")))
     if models:
@@ -194,7 +194,11 @@ def add_arguments(p: Any, *, targets_help: str = TARGETS_HELP) -> None:
     g = p.add_argument_group("selecting miners")
     g.add_argument("--rack", action="append", default=[], metavar="RACK", help="only these racks (glob, repeatable)")
     g.add_argument(
-        "--state", action="append", default=[], metavar="STATE", help="new, online, failing, offline (repeatable)"
+        "--state",
+        action="append",
+        default=[],
+        metavar="STATE",
+        help="expected, new, online, failing, offline (repeatable)",
     )
     g.add_argument("--health", action="append", default=[], metavar="H", help="ok, new, warn, bad, offline")
     g.add_argument("--model", action="append", default=[], metavar="GLOB", help="only these models (glob)")

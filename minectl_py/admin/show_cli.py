@@ -50,6 +50,9 @@ def describe_event(rec: Mapping[str, Any]) -> str:
         return f"{rec.get('action')} by {rec.get('user')}: {rec.get('result')} via {rec.get('transport') or '-'}" + (
             f" ({rec.get('detail')})" if rec.get("detail") else ""
         )
+    if cmd == "inventory":
+        where = "-".join(str(rec.get(k) or "?") for k in ("rack", "shelf", "position"))
+        return f"inventory {rec.get('action') or 'set'} name={rec.get('name')} at {where}"
     if cmd == "alert":
         return f"alert {rec.get('rule')} {rec.get('state')} {rec.get('detail') or ''}".rstrip()
     keys = ", ".join(k for k in rec if k not in ("created_at_ms", "id", "cmd", "nodename", "v"))

@@ -65,53 +65,38 @@ def _api_escape(v: str) -> str:
     return v.replace("\\", "\\\\").replace(",", "\\,")
 
 
-def api_request(ip: str, port: int, command: str, parameter: str | None, timeout: float) -> dict[str, Any]:
-    """One request, one reply (JSON mode). Raises OSError / TimeoutError / ValueError."""
-    try:
-        from minectl_py.miner import api as client  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        client = None
-    if client is not None and hasattr(client, "request"):
-        return client.request(ip, command, parameter, port=port, timeout=timeout)  # type: ignore[no-any-return]
-    req: dict[str, Any] = {"command": command}
-    if parameter is not None:
-        req["parameter"] = parameter
-    try:
-        s = socket.create_connection((ip, port), timeout=timeout)
-    except TimeoutError:
-        raise ConnectTimeout("connect timed out") from None
-    with s:
-        s.settimeout(timeout)
-        s.sendall(json.dumps(req).encode())
-        chunks = []
-        total = 0
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            chunks.append(b)
-            total += len(b)
-            if total > MAX_REPLY:
-                raise ValueError("reply larger than 1 MiB")
-    raw = b"".join(chunks).rstrip(b"\x00 \r\n")
-    if not raw:
-        raise ConnectionResetError("connection closed without a reply")
-    doc = json.loads(raw.decode("utf-8", "replace"))
-    if not isinstance(doc, dict):
-        raise ValueError("reply is not a JSON object")
-    return doc
+#: minectl_py.miner.api Reply.reason -> our result
+_API_REASON = {
+    "refused": ("unreachable", "API port closed (connection refused)"),
+    "connect_timeout": ("unreachable", "API connect timed out"),
+    "unreachable": ("unreachable", "no route to the miner"),
+    "oserror": ("unreachable", "socket error"),
+    "timeout": ("timeout", "no API answer in time after the request was sent"),
+    "reset": ("lost", "connection reset after the request was sent: the miner may have acted"),
+    # cgminer also closes without a word when our address is not in its api-allow list
+    "empty": ("lost", "closed without a reply after the request was sent (miner went away, or api-allow)"),
+}
+
+
+def api_request(ip: str, port: int, command: str, parameter: str | None, timeout: float) -> Any:
+    """One request over the project's API client (asyncio; run in this worker thread)."""
+    import asyncio
+
+    from minectl_py.miner import api as client
+
+    return asyncio.run(client.command(ip, command, parameter, port=port, connect_timeout=timeout, timeout=timeout))
 
 
 def _status(doc: Mapping[str, Any]) -> tuple[str, int | None, str]:
-    st = doc.get("STATUS")
-    if isinstance(st, str):  # RESTART / BYE
-        return st, None, st
-    if isinstance(st, list) and st and isinstance(st[0], Mapping):
-        st = st[0]
-    if isinstance(st, Mapping):
-        code = st.get("Code")
-        return str(st.get("STATUS", "?")), code if isinstance(code, int) else None, str(st.get("Msg", ""))
-    return "?", None, ""
+    from minectl_py.miner.api import status_of
+
+    st = status_of(doc)
+    code = st.get("Code")
+    return (
+        str(st.get("STATUS", "?")),
+        code if isinstance(code, int) else None,
+        str(st.get("Msg") or st.get("STATUS") or ""),
+    )
 
 
 def _classify_api(doc: Mapping[str, Any]) -> Outcome:
@@ -146,13 +131,18 @@ def _net_error(e: BaseException, transport: str, sent: bool) -> Outcome:
 
 
 def _api_call(ip: str, port: int, command: str, parameter: str | None, timeout: float) -> tuple[Outcome, Any]:
-    try:
-        doc = api_request(ip, port, command, parameter, timeout)
-    except ValueError as e:
-        return Outcome("fail", "api", short(f"bad reply: {e}")), None
-    except Exception as e:
-        return _net_error(e, "api", sent=True), None
-    return _classify_api(doc), doc
+    reply = api_request(ip, port, command, parameter, timeout)
+    if reply.ok:
+        return _classify_api(reply.data), reply.data
+    if reply.reason in _API_REASON:
+        res, why = _API_REASON[reply.reason]
+        return Outcome(res, "api", why), None
+    if reply.reason == "denied":
+        return Outcome("denied", "api", short(reply.detail)), None
+    if reply.reason == "error":
+        out = _classify_api(reply.data) if isinstance(reply.data, dict) else Outcome("fail", "api", short(reply.detail))
+        return out, None
+    return Outcome("fail", "api", short(f"bad reply ({reply.reason}): {reply.detail}")), None
 
 
 def pools_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -187,25 +177,52 @@ def run_api(ip: str, port: int, step: Step, timeout: float) -> Outcome:
 
 
 def _api_pools_set(ip: str, port: int, args: Mapping[str, Any], timeout: float) -> Outcome:
-    """Add the new pools, switch to the first, remove the old ones (cgminer's way)."""
-    out, doc = _api_call(ip, port, "pools", None, timeout)
-    if not out.ok or doc is None:
+    """Add the new pools, switch to the first, remove the others, order the new ones.
+
+    Pool numbers shift as pools are removed (and on some firmware when switching), so every
+    step re-reads the list and finds pools by URL and user, never by a remembered number."""
+    new = list(args["pools"])
+    want = [(p["url"], p["user"]) for p in new]
+
+    def current() -> tuple[Outcome, list[dict[str, Any]]]:
+        out, doc = _api_call(ip, port, "pools", None, timeout)
+        return out, (pools_of(doc) if out.ok and doc is not None else [])
+
+    out, have = current()
+    if not out.ok:
         return out
-    old = pools_of(doc)
-    new = args["pools"]
+    present = {(p["url"], p["user"]) for p in have}
     for p in new:
+        if (p["url"], p["user"]) in present:
+            continue
         param = ",".join(_api_escape(x) for x in (p["url"], p["user"], p.get("password") or "x"))
         out, _ = _api_call(ip, port, "addpool", param, timeout)
         if not out.ok:
             return out
-    first_new = len(old)
-    out, _ = _api_call(ip, port, "switchpool", str(first_new), timeout)
+    out, have = current()
     if not out.ok:
         return out
-    for p in sorted((p for p in old if isinstance(p.get("index"), int)), key=lambda p: -p["index"]):
-        out, _ = _api_call(ip, port, "removepool", str(p["index"]), timeout)
+    first = next((p["index"] for p in have if (p["url"], p["user"]) == want[0]), None)
+    if first is None:
+        return Outcome("fail", "api", "the new pool did not appear in the miner's pool list")
+    out, _ = _api_call(ip, port, "switchpool", str(first), timeout)
+    if not out.ok:
+        return out
+    for _ in range(16):
+        out, have = current()
         if not out.ok:
-            return Outcome(out.result, "api", f"new pools added but removing old pool {p['index']}: {out.detail}")
+            return out
+        old = [p for p in have if (p["url"], p["user"]) not in want and isinstance(p["index"], int)]
+        if not old:
+            break
+        victim = max(old, key=lambda p: p["index"])
+        out, _ = _api_call(ip, port, "removepool", str(victim["index"]), timeout)
+        if not out.ok:
+            return Outcome(out.result, "api", f"new pools added, but removing an old one failed: {out.detail}")
+    by_key = {(p["url"], p["user"]): p["index"] for p in have}
+    order = [by_key[k] for k in want if k in by_key]
+    if len(order) > 1:
+        _api_call(ip, port, "poolpriority", ",".join(str(i) for i in order), timeout)
     return Outcome("ok", "api", f"pools set: {', '.join(p['url'] for p in new)}")
 
 

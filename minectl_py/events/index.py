@@ -16,9 +16,10 @@ It is a small JSON document:
 * ``min_ms``/``max_ms`` bound the ``created_at_ms`` of every record in the block (``null``
   when none has one). A block is read when that range meets the window; the reader filters
   records as always, so the records returned are exactly those of a full scan.
-* ``end`` is where the indexed part stops: after the last complete line (plain) or the last
-  complete member ending on a line end (gzip). What follows (a live file's new appends, a
-  partial line or member) is always read, unindexed.
+* ``end`` is where the indexed part stops: the start of the last record (plain) or the end of
+  the last complete member ending on a line end (gzip). What follows (the last record, a live
+  file's new appends, a partial line or member) is always read, unindexed. Blocks (and
+  ``end``) never fall inside a pretty-printed multi-line record.
 * Validity: same inode, size and mtime: fresh. Same inode, at least ``end`` bytes and the
   same bytes at the start (``head_crc``) and before ``end`` (``end_crc``): appended to, the
   index is extended. Anything else (replaced, truncated, rewritten): rebuilt.
@@ -41,7 +42,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
-from minectl_py.events.reader import EventReader, GzipStream, _split_records, classify, record_time_ms
+from minectl_py.events.reader import EventReader, GzipStream, _split_records, classify, continues, record_time_ms
 
 INDEX_VERSION = 1
 #: Text per block in plain files.
@@ -105,7 +106,8 @@ def line_time_range(raw: bytes) -> tuple[int | None, int | None]:
 
 # ----------------------------------------------------------------------------- build
 class _Builder:
-    """Lines -> blocks. Blocks start only where a line starts."""
+    """Lines -> blocks. Blocks start only where a record may start: at a line that does not
+    continue a pretty-printed record (see ``reader.continues``)."""
 
     def __init__(self, first_line: int, offset: int) -> None:
         self.blocks: list[list[Any]] = []
@@ -114,6 +116,7 @@ class _Builder:
         self.rest = b""
         self.cur: list[Any] = []
         self.cur_bytes = 0
+        self.cut = (offset, self.line)  # last place a scan may start: (offset, lines before it)
         self.start(offset)
 
     def start(self, offset: int) -> None:
@@ -123,16 +126,18 @@ class _Builder:
 
     def feed(self, data: bytes, cut: int = 0) -> None:
         """Text in file order; with ``cut`` (plain files) a new block starts at the first
-        line start after ``cut`` bytes of text."""
+        record start after ``cut`` bytes of text."""
         if self.rest:
             data = self.rest + data
         lines = data.split(b"\n")
         self.rest = lines.pop()
         cur = self.cur
         for ln in lines:
-            if cut and self.cur_bytes >= cut:
-                self.start(self.pos)
-                cur = self.cur
+            if not continues(ln):
+                self.cut = (self.pos, self.line)
+                if cut and self.cur_bytes >= cut:
+                    self.start(self.pos)
+                    cur = self.cur
             self.line += 1
             n = len(ln) + 1
             self.pos += n
@@ -143,23 +148,28 @@ class _Builder:
                     cur[0] = lo
                 if cur[1] is None or hi > cur[1]:  # type: ignore[operator]
                     cur[1] = hi
+        if self.rest and not continues(self.rest):
+            self.cut = (self.pos, self.line)
 
 
 def _scan_plain(f: BinaryIO, b: _Builder) -> tuple[int, int]:
-    """Index a plain file from ``b.pos`` (a line start). Returns ``(end, lines)``."""
+    """Index a plain file from ``b.pos`` (a record start). Returns ``(end, lines)``: the start
+    of the last record (a live file's last line may still grow; it is read unindexed)."""
     f.seek(b.pos)
     while buf := f.read(_CHUNK):
         b.feed(buf, BLOCK_BYTES)
-    return b.pos, b.line
+    return b.cut
 
 
 def _scan_gzip(f: BinaryIO, b: _Builder) -> tuple[int, int]:
     """Index a gzip file member by member from ``b.pos`` (a member start). Returns
-    ``(end, lines)`` of the last complete member that ended on a line end."""
+    ``(end, lines)``: the last member start where a record starts, or the end of the file
+    if it ends cleanly there (complete member, complete line)."""
     off = b.pos  # compressed offset of buf[0]
     f.seek(off)
     end, end_lines = off, b.line
     d: Any = None
+    member = -1  # offset of a member whose first text is still to come
     while buf := f.read(_CHUNK):
         while buf:
             if d is None:
@@ -167,22 +177,34 @@ def _scan_gzip(f: BinaryIO, b: _Builder) -> tuple[int, int]:
                 off, buf = off + z, buf[z:]
                 if not buf:
                     break
-                if not b.rest and b.cur_bytes and b.cur_bytes >= GZIP_BLOCK_BYTES:
-                    b.start(off)
+                member = off
                 d = zlib.decompressobj(wbits=31)
             try:
                 out = d.decompress(buf)
             except zlib.error:
                 return end, end_lines
+            if out and member >= 0:
+                if not b.rest and not continues(out):
+                    end, end_lines = member, b.line
+                    if b.cur_bytes and b.cur_bytes >= GZIP_BLOCK_BYTES:
+                        b.start(member)
+                member = -1
             b.feed(out)
             if not d.eof:
                 off += len(buf)
                 break
             off += len(buf) - len(d.unused_data)
             buf, d = d.unused_data, None
-            if not b.rest:
-                end, end_lines = off, b.line
+    if d is None and not b.rest:
+        end, end_lines = off, b.line
     return end, end_lines
+
+
+def _starts_inside_record(f: BinaryIO, gz: bool, offset: int) -> bool:
+    """Does the text at ``offset`` continue a pretty-printed record (so no scan may start there)?"""
+    raw = _Range(f, offset, None)
+    head = (GzipStream(raw) if gz else raw).read(_CHUNK)
+    return continues(head)
 
 
 def _crc(f: BinaryIO, start: int, stop: int) -> int:
@@ -196,6 +218,8 @@ def build(f: BinaryIO, old: Index | None = None) -> Index:
     st = os.fstat(f.fileno())
     f.seek(0)
     gz = f.read(2) == b"\x1f\x8b"
+    if old is not None and _starts_inside_record(f, gz, old.end):
+        old = None  # the new part continues the old last record: index it all again
     if old is not None:  # appended to: keep the old blocks, scan from the old end
         b = _Builder(old.lines + 1, old.end)
         b.blocks = [list(x) for x in old.blocks] + b.blocks

@@ -96,8 +96,31 @@ class Lease(Event):
     domain: str | None = None
     tags: list[str] | None = None
     expires: int | None = None  # epoch seconds
+    hostname_raw: str | None = None  # the hostname argument as dnsmasq gave it, if cleaning changed it
+    old_hostname: str | None = None  # DNSMASQ_OLD_HOSTNAME: the name a lease lost
+    user_class: list[str] | None = None  # DNSMASQ_USER_CLASS0..n
+    relay: str | None = None  # DNSMASQ_RELAY_ADDRESS (giaddr)
+    requested_options: str | None = None  # DNSMASQ_REQUESTED_OPTIONS (option 55, comma-separated)
+    remaining_s: int | None = None  # DNSMASQ_TIME_REMAINING
+    data_missing: bool | None = None  # DNSMASQ_DATA_MISSING: an `old` at start-up, only the basics known
 
     ACTIONS: ClassVar[frozenset[str]] = frozenset({"add", "old", "del"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inventory(Event):
+    """One miner's place in the site inventory set or removed by ``minectl inventory apply``
+    (only the miners whose row changed): how locations reach the state directory replayably."""
+
+    CMD: ClassVar[str] = "inventory"
+    action: str  # set | remove
+    mac: str
+    name: str | None = None
+    rack: str | None = None
+    shelf: str | None = None
+    position: str | None = None
+    model: str | None = None
+    source: str | None = None  # the CSV file it came from
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -245,7 +268,7 @@ class Unknown(Event):
 
 
 TYPES: dict[str, type[Event]] = {
-    t.CMD: t for t in (Time, Lease, Poll, PollFail, Action, Alert, RuleDecision, Silence, Notify)
+    t.CMD: t for t in (Time, Lease, Inventory, Poll, PollFail, Action, Alert, RuleDecision, Silence, Notify)
 }
 
 _ENVELOPE_NAMES = frozenset({"created_at_ms", "id", "cmd", "nodename", "v"})
@@ -328,6 +351,8 @@ def parse(rec: dict[str, Any]) -> Event:
 def _check_values(ev: Event) -> None:
     if isinstance(ev, Lease) and ev.action not in Lease.ACTIONS:
         raise EventError("action", f"must be one of add, old, del; got {ev.action!r:.20}", ev.CMD)
+    if isinstance(ev, Inventory) and ev.action not in ("set", "remove"):
+        raise EventError("action", f"must be set or remove; got {ev.action!r:.20}", ev.CMD)
     if isinstance(ev, Alert):
         if ev.state not in ("raised", "cleared"):
             raise EventError("state", f"must be raised or cleared; got {ev.state!r:.20}", ev.CMD)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import glob
 import io
+import itertools
 import json
 import os
 import sys
@@ -35,6 +36,8 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 RS = 0x1E
 CHUNK = 1 << 20
+#: Gzip files at least this big are decompressed in a second thread (zlib releases the GIL).
+READ_AHEAD_BYTES = 4 << 20
 #: How many bad records keep their sample for the report (the count is always exact).
 MAX_SAMPLES = 20
 SAMPLE_LEN = 80
@@ -160,7 +163,12 @@ def open_binary(path: str) -> BinaryIO:
     f = open(path, "rb")  # noqa: SIM115 - returned to the caller
     if f.read(2) == b"\x1f\x8b":
         f.seek(0)
-        return GzipStream(f)  # type: ignore[return-value]
+        gz = GzipStream(f)
+        if os.fstat(f.fileno()).st_size >= READ_AHEAD_BYTES:
+            from minectl_py.events.readahead import ReadAhead
+
+            return ReadAhead(gz)  # type: ignore[return-value]
+        return gz  # type: ignore[return-value]
     f.seek(0)
     return f
 
@@ -340,25 +348,70 @@ class EventReader:
         pos.source = name
         lineno = first_line - 1
         pre = self.prefilter
+        filtered = self.types is not None or self.since_ms is not None or self.until_ms is not None or self.where
         want = self._wanted
-        for raw, complete in iter_lines(stream):
-            lineno += 1
-            if pre is not None and pre not in raw:
-                continue
-            for text in _split_records(raw):
-                rec, reason = classify(text)
-                if rec is None:
-                    if not complete and reason == "not JSON":
-                        reason = "truncated last line"
-                    self._bad(BadRecord(name, lineno, reason or "bad", printable(text)))
+        fast = _fast_loads or json.loads
+        it: Iterator[tuple[bytes, bool]] = iter_lines(stream)
+        again = True
+        while again:
+            again = False
+            for raw, complete in it:
+                lineno += 1
+                if pre is not None and pre not in raw:
                     continue
-                stats.records += 1
-                pos.line = lineno
-                if want(rec):
-                    yield rec
+                # Fast path for the usual forms: RS{...}, {...}, and <time>TAB<tag>TAB[RS]{...}.
+                # Anything it does not accept goes the general way below, with the same result.
+                c = raw[:1]
+                if c == b"\x1e":
+                    text = raw[1:]
+                elif c == b"{":
+                    text = raw
                 else:
-                    stats.skipped += 1
-        if isinstance(stream, GzipStream) and stream.truncated:
+                    j = raw.find(b"\t", raw.find(b"\t") + 1)
+                    text = raw[j + 1 :] if j > 0 else b""
+                    if text[:1] == b"\x1e":
+                        text = text[1:]
+                if text[:1] == b"{":
+                    try:
+                        rec = fast(text)
+                    except (ValueError, RecursionError):
+                        rec = None
+                    if type(rec) is dict:
+                        stats.records += 1
+                        pos.line = lineno
+                        if not filtered or want(rec):
+                            yield rec
+                        else:
+                            stats.skipped += 1
+                        continue
+                texts = _split_records(raw)
+                for text in texts:
+                    rec, reason = classify(text)
+                    start = lineno
+                    if rec is None and complete and len(texts) == 1 and text.strip() in (b"{", b"["):
+                        # The first line of a pretty-printed record (``jq --seq .`` writes those)?
+                        rec, taken, push = _join_pretty(text, it)
+                        if rec is not None:
+                            lineno += len(taken)
+                        else:
+                            push = taken + push  # not one: read those lines as usual
+                        if push:
+                            it = itertools.chain(push, it)
+                            again = True
+                    if rec is None:
+                        if not complete and reason == "not JSON":
+                            reason = "truncated last line"
+                        self._bad(BadRecord(name, start, reason or "bad", printable(text)))
+                        continue
+                    stats.records += 1
+                    pos.line = start
+                    if not filtered or want(rec):
+                        yield rec
+                    else:
+                        stats.skipped += 1
+                if again:
+                    break
+        if getattr(stream, "truncated", False):
             self._bad(BadRecord(name, lineno + 1, "truncated or corrupt gzip data", ""))
 
     def _bad(self, bad: BadRecord) -> None:
@@ -378,6 +431,39 @@ class EventReader:
             if self.until_ms is not None and t >= self.until_ms:
                 return False
         return self.where is None or self.where(rec)
+
+
+#: Lines that may continue a pretty-printed record: indented, or the closing bracket.
+_CONTINUATION = frozenset(b" \t}]")
+MAX_PRETTY_BYTES = 1 << 20
+
+
+def continues(raw: bytes) -> bool:
+    """Could this line be inside a pretty-printed record (not the start of a new one)?"""
+    return bool(raw) and raw[0] in _CONTINUATION
+
+
+def _join_pretty(
+    first: bytes, it: Iterator[tuple[bytes, bool]]
+) -> tuple[dict[str, Any] | None, list[tuple[bytes, bool]], list[tuple[bytes, bool]]]:
+    """Join ``first`` (``{`` or ``[``) with the continuation lines that follow.
+
+    Returns ``(record, taken, push)``: the record (or None), the lines joined, and the line
+    that stopped the join (to be read as usual). A line that is a (non-empty) record by itself
+    is never joined, so a valid record after a bad line always survives."""
+    parts = [first]
+    taken: list[tuple[bytes, bool]] = []
+    size = len(first)
+    for raw, complete in it:
+        if not continues(raw) or size > MAX_PRETTY_BYTES or classify(raw)[0]:  # `{}` may be a nested value
+            return None, taken, [(raw, complete)]
+        taken.append((raw, complete))
+        parts.append(raw)
+        size += len(raw) + 1
+        if raw[:1] in (b"}", b"]"):  # a closing bracket in column 0 ends a record
+            rec, _ = classify(b"\n".join(parts))
+            return rec, taken, []
+    return None, taken, []
 
 
 def _split_records(raw: bytes) -> list[bytes]:

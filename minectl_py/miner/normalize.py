@@ -227,8 +227,8 @@ def _btminer(r: dict[str, Any]) -> MinerData:
     ver = _first(r.get("version"), "VERSION")
     det = _first(r.get("devdetails"), "DEVDETAILS")
     raw_model = clean(det.get("Model") or ver.get("Type"), 60)
-    m = re.match(r"^(?:Whatsminer\s+)?([A-Za-z]\d+[A-Za-z+]*)", raw_model.replace("_", ""))
-    model = f"Whatsminer {m.group(1).upper().replace('S+', 'S+')}" if m else (raw_model or "Whatsminer")
+    m = re.match(r"^(?:Whatsminer\s+)?([A-Za-z]\d+[A-Za-z+]*)", re.split(r"[_.]", raw_model)[0])
+    model = f"Whatsminer {m.group(1).upper()}" if m else (raw_model or "Whatsminer")
     fw_ver = ver.get("Miner")
     gv = r.get("get_version")
     if isinstance(gv, dict) and isinstance(gv.get("Msg"), dict):

@@ -138,7 +138,13 @@ def _actuator(prog: str) -> Any:
     except ImportError as e:
         _err(prog, f"no action engine available ({e}): rules will alert and notify but not act")
         return None
-    return make_actuator()
+    from minectl_py.admin.credentials import CredentialsError
+
+    try:
+        return make_actuator()
+    except CredentialsError as e:
+        _err(prog, f"{e} (the rules service will not act with a broken credentials file)")
+        return False
 
 
 def run(a: argparse.Namespace, prog: str) -> int:
@@ -155,6 +161,8 @@ def run(a: argparse.Namespace, prog: str) -> int:
         return EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     actuator = None if a.dry_run else _actuator(prog)
+    if actuator is False:
+        return EXIT_USAGE
     svc = Service(
         rs,
         events_path=a.events or config.events_path(),

@@ -244,7 +244,6 @@ class Engine:
                 )
             else:
                 self._emit(out, "rule", now_ms, rule=rule.name, decision="ok", since_ms=tr.since_ms, **self._who(f))
-            st.tracks.pop(key, None)
 
         # 3.-4. episodes that hold: timers and alerts
         candidates = []

@@ -95,8 +95,18 @@ def tokenize(text: str) -> list[Tok]:
 
 
 class _Parser:
-    def __init__(self, text: str, fields: frozenset[str], variables: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        text: str,
+        fields: frozenset[str],
+        variables: Mapping[str, Any],
+        numeric: frozenset[str],
+        texts: frozenset[str],
+    ) -> None:
         self.text = text
+        self.numeric = numeric
+        self.texts = texts
+        self.meta: dict[Getter, tuple[str, Any]] = {}  # getter -> ("field", name) | ("const", value)
         self.toks = tokenize(text)
         self.i = 0
         self.known = fields
@@ -184,7 +194,36 @@ class _Parser:
             )
         self.i += 1
         right = self.value()
-        return _compare(t.text, left, right)
+        return self.fast(t.text, left, right) or _compare(t.text, left, right)
+
+    def fast(self, op: str, left: Getter, right: Getter) -> Test | None:
+        """Specialized tests for the common shapes (a fact against a constant): facts are
+        already normalized (numeric facts are floats or None, text facts str or None)."""
+        lm, rm = self.meta.get(left), self.meta.get(right)
+        if not lm or not rm or lm[0] != "field" or rm[0] != "const" or rm[1] is None:
+            return None
+        name, c = lm[1], rm[1]
+        if name in self.numeric and op in _OPS:
+            n = _num(c)
+            if n is None:
+                return None
+            fn = _OPS[op]
+
+            def num_test(f: Facts) -> bool:
+                v = f.get(name)
+                return v is not None and fn(v, n)
+
+            return num_test
+        if name in self.texts and op in ("==", "=", "!=") and _num(c) is None:
+            want = _text(c).lower()
+            eq = op != "!="
+
+            def text_test(f: Facts) -> bool:
+                v = f.get(name)
+                return v is not None and (v.lower() == want) == eq
+
+            return text_test
+        return None
 
     def membership(self, left: Getter, negate: bool) -> Test:
         if not self.op("("):
@@ -194,6 +233,22 @@ class _Parser:
             items.append(self.value())
         if not self.op(")"):
             raise self.err("expected ',' or ')' in the list")
+        lm = self.meta.get(left)
+        consts = [self.meta.get(it) for it in items]
+        if (
+            lm
+            and lm[0] == "field"
+            and lm[1] in self.texts
+            and all(c and c[0] == "const" and c[1] is not None for c in consts)
+        ):
+            wanted = frozenset(_text(c[1]).lower() for c in consts if c)
+            name = lm[1]
+
+            def in_set(f: Facts) -> bool:
+                v = f.get(name)
+                return v is not None and (v.lower() in wanted) != negate
+
+            return in_set
         eq = [_compare("==", left, it) for it in items]
 
         def test(f: Facts) -> bool:
@@ -204,6 +259,13 @@ class _Parser:
 
         return test
 
+    def const(self, value: Any) -> Getter:
+        def g(f: Facts) -> Any:
+            return value
+
+        self.meta[g] = ("const", value)
+        return g
+
     def value(self, left: bool = False) -> Getter:
         """A value. A bare word is a field when it names one; on the left of a comparison it
         must (``tmp_max > 90`` is a typo), on the right it is otherwise text (``state == online``)."""
@@ -211,32 +273,31 @@ class _Parser:
         if t.kind == "str":
             self.i += 1
             s = t.text[1:-1]
-            return lambda f: s
+            return self.const(s)
         if t.kind == "var":
             self.i += 1
             name = t.text[1:]
             if name not in self.vars:
                 known = ", ".join("$" + k for k in sorted(self.vars)) or "none defined"
                 raise self.err(f"unknown variable {t.text} (site variables: {known})", t)
-            v = self.vars[name]
-            return lambda f: v
+            return self.const(self.vars[name])
         if t.kind == "word":
             self.i += 1
             low = t.text.lower()
             if low == "null":
                 return _NULL
             if _NUM.match(t.text):
-                n = float(t.text)
-                return lambda f: n
+                return self.const(float(t.text))
             if low in _KEYWORDS:
                 raise self.err(f"expected a value, got keyword {t.text!r}", t)
             if _FIELD.match(low) and low in self.known:
                 self.used.add(low)
-                return _getter(low)
+                g = _getter(low)
+                self.meta[g] = ("field", low)
+                return g
             if left and _FIELD.match(t.text):
                 raise self.err(f"unknown field {t.text!r} (fields: {', '.join(sorted(self.known))})", t)
-            s = t.text
-            return lambda f: s
+            return self.const(t.text)
         what = "the end" if t.kind == "end" else repr(t.text)
         raise self.err(f"expected a field, number or text, got {what}")
 
@@ -311,10 +372,20 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def compile_condition(text: str, fields: frozenset[str], variables: Mapping[str, Any] | None = None) -> Condition:
-    """Parse ``text`` into a :class:`Condition`; raises :class:`ExprError`."""
+def compile_condition(
+    text: str,
+    fields: frozenset[str],
+    variables: Mapping[str, Any] | None = None,
+    *,
+    numeric: frozenset[str] = frozenset(),
+    texts: frozenset[str] = frozenset(),
+) -> Condition:
+    """Parse ``text`` into a :class:`Condition`; raises :class:`ExprError`.
+
+    ``numeric`` / ``texts`` name the fields whose values are always float-or-None /
+    str-or-None (normalized facts): comparisons of those with constants get fast paths."""
     if not isinstance(text, str):
         raise ExprError(str(text), 0, f"a condition must be text, got {type(text).__name__}")
-    p = _Parser(text, fields, variables or {})
+    p = _Parser(text, fields, variables or {}, numeric, texts)
     test = p.parse()
     return Condition(text, test, frozenset(p.used))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minectl_py.rules import expr, yamlpos
-from minectl_py.rules.facts import FIELDS
+from minectl_py.rules.facts import FIELDS, NUMERIC, TEXT
 from minectl_py.rules.scope import Scope
 from minectl_py.timeparse import parse_duration_ms
 
@@ -358,7 +358,9 @@ def _rule(
         c.bad(p, "missing 'when' (the condition, e.g. temp_max > 90)")
     else:
         try:
-            cond = expr.compile_condition(when if isinstance(when, str) else str(when), FIELDS, variables)
+            cond = expr.compile_condition(
+                when if isinstance(when, str) else str(when), FIELDS, variables, numeric=NUMERIC, texts=TEXT
+            )
         except expr.ExprError as e:
             c.bad((*p, "when"), f"{e} in {str(when)!r:.80}")
     hold = c.duration(m.get("for"), (*p, "for"), d_hold)

@@ -57,6 +57,10 @@ class RuleState:
     tracks: dict[tuple[str, str], Track] = field(default_factory=dict)
     site_alerts: dict[str, str] = field(default_factory=dict)  # rule -> raised alert id
     storms: dict[str, int] = field(default_factory=dict)  # rule -> since when a site-wide fault holds
+    #: (rule, mac) -> (steps taken, last action) of an episode that ended less than an hour
+    #: after its last step: a new episode resumes the ladder (a reboot that helped for a
+    #: moment, or the miner going dark while it reboots, does not start it over)
+    ladders: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     silences: dict[str, SilenceEntry] = field(default_factory=dict)
     acts: dict[str, deque[int]] = field(default_factory=dict)  # mac -> times of rule actions
     leases: dict[str, deque[int]] = field(default_factory=dict)  # mac -> times of lease changes
@@ -106,10 +110,13 @@ class RuleState:
         tr = self.tracks.get(key)
         if d == "pending":
             since = r.get("since_ms")
-            self.tracks[key] = Track(since_ms=int(since) if isinstance(since, int) else t)
+            tr = self.tracks[key] = Track(since_ms=int(since) if isinstance(since, int) else t)
+            lad = self.ladders.pop(key, None)
+            if lad is not None and t - lad[1] < HOUR_MS:
+                tr.step, tr.last_action_ms = lad
             return
         if d == "ok":
-            self.tracks.pop(key, None)
+            self._end(key)
             return
         if tr is None:
             since = r.get("since_ms")
@@ -147,8 +154,12 @@ class RuleState:
             if kind == "exhausted":
                 tr.exhausted_id = None
             else:
-                # the condition alert clearing ends the episode
-                self.tracks.pop(key, None)
+                self._end(key)  # the condition alert clearing ends the episode
+
+    def _end(self, key: tuple[str, str]) -> None:
+        tr = self.tracks.pop(key, None)
+        if tr is not None and tr.step > 0:
+            self.ladders[key] = (tr.step, tr.last_action_ms)
 
     def _silence(self, r: Mapping[str, Any], t: int) -> None:
         if r.get("state") == "set":
@@ -193,6 +204,8 @@ class RuleState:
                     del table[mac]
         for sid in [s for s, e in self.silences.items() if e.until_ms <= now_ms]:
             del self.silences[sid]
+        for key in [k for k, (_, last) in self.ladders.items() if last <= cut]:
+            del self.ladders[key]
 
     def count_since(self, table: dict[str, deque[int]], mac: str, since_ms: int) -> int:
         q = table.get(mac)
@@ -232,6 +245,7 @@ class RuleState:
             "acts": {m: list(q) for m, q in self.acts.items()},
             "leases": {m: list(q) for m, q in self.leases.items()},
             "last_ip": dict(self.last_ip),
+            "ladders": [[r, m, step, last] for (r, m), (step, last) in sorted(self.ladders.items())],
         }
 
     def restore(self, snap: Mapping[str, Any]) -> None:
@@ -262,3 +276,10 @@ class RuleState:
         self.acts = {m: deque(int(x) for x in q) for m, q in dict(snap.get("acts", {})).items()}
         self.leases = {m: deque(int(x) for x in q) for m, q in dict(snap.get("leases", {})).items()}
         self.last_ip = {str(k): str(v) for k, v in dict(snap.get("last_ip", {})).items()}
+        self.ladders = {}
+        for item in snap.get("ladders", []):
+            try:
+                r, m, step, last = item
+                self.ladders[(str(r), str(m))] = (int(step), int(last))
+            except (TypeError, ValueError):
+                continue

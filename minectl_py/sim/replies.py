@@ -195,7 +195,7 @@ def devs(m: SimMiner, now: float, r: Reading) -> Reply:
 
 
 def devdetails(m: SimMiner, now: float, r: Reading | None) -> Reply:
-    model = {"btminer": "M30S.V10", "bosminer": f"Bitmain {m.profile.model}"}.get(m.key, m.profile.model)
+    model = {"btminer": "M30S_V10", "bosminer": f"Bitmain {m.profile.model}"}.get(m.key, m.profile.model)
     driver = {"btminer": "bitmicro", "bosminer": "bosminer"}.get(m.key, "bitmain_soc")
     items = [
         {"DEVDETAILS": i, "Name": "BTM", "ID": i, "Driver": driver, "Kernel": "", "Model": model, "Device Path": ""}

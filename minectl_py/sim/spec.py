@@ -119,12 +119,13 @@ def _mac(seed: int, index: int) -> str:
     return ":".join(f"{x:02x}" for x in b)
 
 
-def finish(spec: FleetSpec) -> FleetSpec:
+def finish(spec: FleetSpec, source: str = "") -> FleetSpec:
     """Fill MACs and hostnames deterministically; check for duplicates."""
     seen: dict[str, int] = {}
+    where = f"{source}: " if source else ""
     for i, m in enumerate(spec.miners):
         if m.ip in seen:
-            raise SpecError(f"miners[{i}]: ip {m.ip} already used by miners[{seen[m.ip]}]")
+            raise SpecError(f"{where}miners[{i}]: ip {m.ip} already used by miners[{seen[m.ip]}]")
         seen[m.ip] = i
         if not m.mac:
             m.mac = _mac(spec.seed, i)
@@ -236,7 +237,7 @@ def from_yaml_text(text: str, source: str = "fleet file") -> FleetSpec:
                     mac=str(e["mac"]).lower() if "mac" in e and count == 1 and j == 0 else "",
                 )
             )
-    return finish(spec)
+    return finish(spec, source)
 
 
 def load(path: str) -> FleetSpec:

@@ -12,9 +12,7 @@ import json
 import os
 import socket
 import stat
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,12 +23,12 @@ from minectl_py.rules import ruleset
 from minectl_py.rules.cli import load_alerts
 from minectl_py.rules.notify import Notifier
 from minectl_py.rules.service import Service
+from tests import rules_hook
 from tests.conftest import run_minectl
 
 pytestmark = pytest.mark.integration
 
 T0 = 1_800_000_000.0
-PORTS = range(18200, 18300)  # reserved for the rules tests
 
 
 class Clock:
@@ -44,38 +42,16 @@ class Clock:
         self.t += minutes * 60
 
 
-class Hook(BaseHTTPRequestHandler):
-    received: list[tuple[dict, dict]]
-    status = 200
-
-    def do_POST(self) -> None:
-        n = int(self.headers.get("Content-Length", "0"))
-        body = json.loads(self.rfile.read(n))
-        self.server.received.append((dict(self.headers), body))  # type: ignore[attr-defined]
-        self.send_response(self.server.status)  # type: ignore[attr-defined]
-        self.end_headers()
-
-    def log_message(self, *a: object) -> None:
-        pass
+@pytest.fixture
+def webhook():
+    with rules_hook.hook() as srv:
+        yield srv
 
 
 @pytest.fixture
-def webhook():
-    srv = None
-    for port in PORTS:
-        try:
-            srv = HTTPServer(("127.0.0.1", port), Hook)
-            break
-        except OSError:
-            continue
-    assert srv is not None, "no free port in 18200-18299"
-    srv.received = []  # type: ignore[attr-defined]
-    srv.status = 200  # type: ignore[attr-defined]
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+def dead():
+    with rules_hook.dead_url() as url:
+        yield url
 
 
 def write_miner(state: Path, mac: str, **vals) -> None:
@@ -121,7 +97,7 @@ def service(site: Path, text: str, clock: Clock, **kw) -> Service:
 
 
 def test_hot_alert_webhook_body_and_clear(site: Path, webhook):
-    url = f"http://127.0.0.1:{webhook.server_port}/hook"
+    url = webhook.url
     for i in range(4):
         write_miner(site / "state", f"02:00:00:00:00:0{i}")
     write_miner(site / "state", "02:00:00:00:00:03", temp_max=96.5)
@@ -157,10 +133,10 @@ def test_hot_alert_webhook_body_and_clear(site: Path, webhook):
     assert len(rows) == 1 and not rows[0]["open"]
 
 
-def test_webhook_down_is_recorded_not_fatal(site: Path):
+def test_webhook_down_is_recorded_not_fatal(site: Path, dead: str):
     write_miner(site / "state", "02:00:00:00:00:01", temp_max=99)
     clock = Clock()
-    svc = service(site, rules_text("http://127.0.0.1:18299/none"), clock)  # nothing listens there
+    svc = service(site, rules_text(dead), clock)  # nothing listens there
     svc.cycle()
     clock.advance(3)
     rep = svc.cycle()
@@ -177,7 +153,7 @@ def test_syslog_datagram(site: Path, tmp_path: Path):
     rx.bind(sock_path)
     rx.settimeout(5)
     try:
-        rs = ruleset.load_text(rules_text("http://127.0.0.1:18299/x", sock_path))
+        rs = ruleset.load_text(rules_text("http://127.0.0.1:9/unused", sock_path))
         n = Notifier(rs.notify, "site1")
         alert = model.Alert.new(
             "site1", rule="hot", state="raised", severity="critical", name="r1-\x1b[2Jevil", detail="temp_max > 90"
@@ -197,7 +173,7 @@ def test_email_through_sendmail(site: Path, tmp_path: Path):
     sendmail.write_text(f"#!/bin/sh\ncat > {out_file}\n")
     sendmail.chmod(sendmail.stat().st_mode | stat.S_IXUSR)
     extra = f"  email: {{to: [ops@example.com], from: minectl@site, sendmail: {sendmail}}}"
-    rs = ruleset.load_text(rules_text("http://127.0.0.1:18299/x", extra=extra))
+    rs = ruleset.load_text(rules_text("http://127.0.0.1:9/unused", extra=extra))
     n = Notifier(rs.notify, "site1")
     alert = model.Alert.new("site1", rule="hot", state="raised", name="m1", detail="temp_max > 90").to_record()
     assert n.send([(alert, ("email",))])[0]["result"] == "ok"
@@ -210,7 +186,7 @@ def test_email_through_sendmail(site: Path, tmp_path: Path):
 
 
 def test_restart_does_not_refire_and_silence_from_cli(site: Path, webhook):
-    url = f"http://127.0.0.1:{webhook.server_port}/hook"
+    url = webhook.url
     write_miner(site / "state", "02:00:00:00:00:01", temp_max=99)
     write_miner(site / "state", "02:00:00:00:00:02")
     clock = Clock(time.time())  # the CLI stamps its silence with real time
@@ -245,7 +221,7 @@ def test_restart_does_not_refire_and_silence_from_cli(site: Path, webhook):
 
 
 def test_dry_run_writes_and_sends_nothing(site: Path, webhook):
-    url = f"http://127.0.0.1:{webhook.server_port}/hook"
+    url = webhook.url
     write_miner(site / "state", "02:00:00:00:00:01", temp_max=99)
     clock = Clock()
     svc = service(site, rules_text(url), clock, dry_run=True)

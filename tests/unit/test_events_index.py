@@ -47,12 +47,14 @@ def assert_same(path: str, since: int | None, until: int | None) -> ReadStats:
     # Bad records seen with the index are a subset of a full scan's, with the same lines.
     full_bad = {(b.line, b.reason) for b in s1.samples}
     if s1.bad <= len(s1.samples):
-        assert {(b.line, b.reason) for b in s2.samples} <= full_bad
+        assert {(b.line, b.reason) for b in s2.samples} <= full_bad, (s1.samples, s2.samples)
     return s2
 
 
 # ------------------------------------------------------------------ property: random files
 def _line(rec: dict | None, junk: bytes, form: int) -> bytes:
+    if form == 8 and rec is not None:  # pretty-printed, as `jq --seq .` writes
+        return b"\x1e" + json.dumps(rec, indent=2).encode() + b"\n"
     body = json.dumps(rec, separators=(",", ":")).encode() if rec is not None else junk
     prefix = [b"", b"\x1e", b"20180704T143646-0700\tmainstream\t", b"20180704T143646-0700\tmainstream\t\x1e"][form % 4]
     return prefix + body + (b"\r\n" if form >= 4 else b"\n")
@@ -70,7 +72,7 @@ record_st = st.one_of(
     st.none(),
 )
 items_st = st.lists(
-    st.tuples(record_st, st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"")), st.integers(0, 7)),
+    st.tuples(record_st, st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"")), st.integers(0, 8)),
     min_size=1,
     max_size=80,
 )
@@ -240,7 +242,8 @@ def test_cli_index_and_since_with_and_without_index(site):
     p = run_minectl("events", "index", "--json")
     assert p.returncode == 0, p.stderr
     rows = json.loads(p.stdout)
-    assert rows[0]["status"] == "built" and rows[0]["lines"] == 3000 and rows[0]["blocks"] >= 3
+    assert rows[0]["status"] == "built" and rows[0]["blocks"] >= 3
+    assert rows[0]["lines"] == 2999 and rows[0]["unindexed_bytes"] > 0  # the last record is read as the tail
     args = ["events", "cat", "--since", "1530687900000", "--until", "1530688000000"]
     a, b = run_minectl(*args), run_minectl(*args, "--no-index")
     assert a.returncode == b.returncode == 0

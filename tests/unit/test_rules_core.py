@@ -9,7 +9,7 @@ import pytest
 from minectl_py.events import model
 from minectl_py.rules import expr, ruleset
 from minectl_py.rules.engine import Engine
-from minectl_py.rules.facts import FIELDS, facts
+from minectl_py.rules.facts import FIELDS, NUMERIC, TEXT, facts
 from minectl_py.rules.scope import Selector, SelectorError
 from minectl_py.rules.state import RuleState
 
@@ -20,6 +20,10 @@ MIN = 60_000
 
 def cond(text, **variables):
     return expr.compile_condition(text, FIELDS, variables)
+
+
+def fast_cond(text, **variables):
+    return expr.compile_condition(text, FIELDS, variables, numeric=NUMERIC, texts=TEXT)
 
 
 # ------------------------------------------------------------------------------ conditions
@@ -48,6 +52,10 @@ def cond(text, **variables):
 def test_conditions(text, f, want):
     c = cond(text, primary="stratum+tcp://a:3333")
     assert c.test(f) is want
+    # the specialized paths for normalized facts agree with the general one
+    full = facts({"mac": "02:00:00:00:00:01", **f}, T0 / 1000)
+    full.update({k: (float(v) if isinstance(v, int) else v) for k, v in f.items()})
+    assert fast_cond(text, primary="stratum+tcp://a:3333").test(full) is want
 
 
 @pytest.mark.parametrize(
@@ -254,6 +262,24 @@ def test_low_hashrate_restart_then_reboot_then_gives_up():
         assert r.at(m, low).actions == [] and not r.at(m, low).events  # left alone, no spam
     out = r.at(121, fleet())
     assert out.count("alert", state="cleared") == 2  # exhausted and condition
+
+
+def test_ladder_resumes_when_the_miner_went_dark_while_rebooting():
+    r = Run()
+    low = fleet(over={mac(5): {"hashrate_pct": 40}})
+    dark = fleet(over={mac(5): {"state": "offline", "hashrate_pct": None}})
+    r.at(0, low)
+    assert [a.action for a in r.at(10, low).actions] == ["restart"]
+    r.at(11, dark)  # restarting: the episode ends (the alert clears)
+    r.at(12, low)  # back, still low: a new episode, the ladder resumes at step 2
+    assert r.at(21, low).actions == []  # the hold time again
+    assert [(a.action, a.step) for a in r.at(22, low).actions] == [("reboot", 2)]
+    fresh = RuleState().apply_all(r.log)
+    assert fresh.snapshot() == r.state.snapshot()
+    # an hour after the last step, a new episode starts the ladder over
+    r.at(30, fleet())
+    r.at(83, low)
+    assert [a.action for a in r.at(93, low).actions] == ["restart"]
 
 
 def test_per_miner_hourly_limit():

@@ -1,0 +1,1 @@
+"""Reductions: replay the event log into views (see docs/reductions.md)."""

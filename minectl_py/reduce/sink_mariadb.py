@@ -1,0 +1,197 @@
+"""MariaDB/MySQL sink: one table per view, upserted with ``INSERT ... ON DUPLICATE KEY UPDATE``.
+
+Columns: ``ts`` is a UTC ``DATETIME`` (Grafana's ``$__timeFilter(ts)`` and
+``$__timeGroupAlias(ts, ...)`` work on it; the session runs at ``time_zone = '+00:00'``),
+``ts_ms`` a ``DATETIME(3)``, numbers ``BIGINT``/``DOUBLE``, strings ``VARCHAR``. The
+primary key is the view's key (``period, ts, ...``). ``VALUES(col)`` in the update clause
+works on MariaDB 10.3+ and MySQL 8 alike.
+
+Every statement is a multi-row insert in autocommit: a batch is written whole or not at all,
+and re-sending it after a lost connection is harmless (upsert). A server that is down or
+goes away is retried with back-off (``?retries=N``, default 6, about 30 s); then
+:class:`SinkError` says what failed, and every batch written before stays written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from minectl_py.reduce.sinks import SinkError, retrying
+from minectl_py.reduce.views import View
+
+WIDTH = {"detail": 255, "what": 128, "id": 64}
+TYPE = {"ts": "DATETIME", "tsms": "DATETIME(3)", "int": "BIGINT", "float": "DOUBLE"}
+MAX_STATEMENT = 1 << 20  # bytes of SQL per statement
+_ESC = str.maketrans({"\\": "\\\\", "'": "\\'", "\0": "\\0", "\n": "\\n", "\r": "\\r", "\x1a": "\\Z"})
+
+
+def col_type(view: View, i: int) -> str:
+    c = view.cols[i]
+    if c.name == "period":
+        return "INT NOT NULL"
+    t = f"VARCHAR({WIDTH.get(c.name, 64)})" if c.kind == "str" else TYPE[c.kind]
+    return t + (" NOT NULL" if i < view.nkeys else " NULL")
+
+
+def ddl(view: View) -> str:
+    cols = ", ".join(f"`{c.name}` {col_type(view, i)}" for i, c in enumerate(view.cols))
+    keys = ", ".join(f"`{c.name}`" for c in view.keys)
+    extra = ", KEY `by_ts` (`ts_ms`)" if not view.periodic else ""
+    return (
+        f"CREATE TABLE IF NOT EXISTS `{view.name}` ({cols}, PRIMARY KEY ({keys}){extra}) "
+        "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+    )
+
+
+_TS: dict[int, str] = {}
+
+
+def _ts(v: int) -> str:
+    s = _TS.get(v)
+    if s is None:
+        if len(_TS) > 100_000:
+            _TS.clear()
+        s = _TS[v] = time.strftime("'%Y-%m-%d %H:%M:%S'", time.gmtime(v))
+    return s
+
+
+def _tsms(v: int) -> str:
+    return time.strftime("'%Y-%m-%d %H:%M:%S", time.gmtime(v // 1000)) + f".{v % 1000:03d}'"
+
+
+def literals(view: View) -> list[Any]:
+    """One function per column: value -> SQL literal."""
+    out: list[Any] = []
+    for c in view.cols:
+        if c.kind == "ts":
+            out.append(_ts)
+        elif c.kind == "tsms":
+            out.append(_tsms)
+        elif c.kind == "str":
+            w = WIDTH.get(c.name, 64)
+            out.append(lambda v, w=w: "'" + v[:w].translate(_ESC) + "'")
+        elif c.kind == "int":
+            out.append(lambda v: str(int(v)))
+        else:
+            out.append(repr)
+    return out
+
+
+class MariaDBSink:
+    name = "mariadb"
+
+    def __init__(
+        self, host: str, port: int | None, user: str, password: str, db: str, query: dict[str, str] | None = None
+    ) -> None:
+        q = query or {}
+        self.where = f"MariaDB {user}@{host or q.get('unix_socket', 'localhost')}:{port or 3306}/{db}"
+        self.kw: dict[str, Any] = {
+            "host": host or "localhost",
+            "port": port or 3306,
+            "user": user or "minectl",
+            "password": password,
+            "database": db,
+            "autocommit": True,
+            "charset": "utf8mb4",
+            "connect_timeout": 5,
+            "read_timeout": 60,
+            "write_timeout": 60,
+            "init_command": "SET time_zone = '+00:00'",
+        }
+        if q.get("unix_socket"):
+            self.kw["unix_socket"] = q["unix_socket"]
+        self.retries = int(q.get("retries", 6))
+        self.conn: Any = None
+        self.ready: set[str] = set()
+        self.pending: dict[str, tuple[View, list[tuple[Any, ...]]]] = {}
+        self.n = 0
+        self.batch = int(q.get("batch", 20_000))
+        self.written = 0
+        retrying(self.where, self.retries, self._connect, self._errors())
+
+    @staticmethod
+    def _errors() -> tuple[type[BaseException], ...]:
+        import pymysql
+
+        return (pymysql.err.OperationalError, pymysql.err.InterfaceError, ConnectionError, TimeoutError)
+
+    def _connect(self) -> None:
+        import pymysql
+
+        if self.conn is not None:
+            with contextlib.suppress(Exception):  # a dead connection may fail to close
+                self.conn.close()
+        self.conn = None
+        self.conn = pymysql.connect(**self.kw)
+
+    def _exec(self, sql: str) -> None:
+        def run() -> None:
+            if self.conn is None:
+                self._connect()
+            try:
+                with self.conn.cursor() as cur:
+                    cur.execute(sql)
+            except self._errors():
+                self.conn = None  # reconnect on the next attempt
+                raise
+
+        retrying(self.where, self.retries, run, self._errors())
+
+    def write(self, view: View, rows: list[tuple[Any, ...]]) -> None:
+        ent = self.pending.get(view.name)
+        if ent is None:
+            ent = self.pending[view.name] = (view, [])
+        ent[1].extend(rows)
+        self.n += len(rows)
+        if self.n >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        import pymysql
+
+        for view, rows in self.pending.values():
+            if not rows:
+                continue
+            try:
+                if view.name not in self.ready:
+                    self._exec(ddl(view))
+                    self.ready.add(view.name)
+                for sql in self.statements(view, rows):
+                    self._exec(sql)
+            except pymysql.err.MySQLError as e:
+                raise SinkError(f"{self.where}: {view.name}: {e}") from None
+            self.written += len(rows)
+            rows.clear()
+        self.n = 0
+
+    @staticmethod
+    def statements(view: View, rows: list[tuple[Any, ...]]) -> list[str]:
+        lits = literals(view)
+        cols = ", ".join(f"`{c}`" for c in view.names)
+        upd = ", ".join(f"`{c.name}` = VALUES(`{c.name}`)" for c in view.values)
+        head = f"INSERT INTO `{view.name}` ({cols}) VALUES "
+        tail = f" ON DUPLICATE KEY UPDATE {upd}"
+        out: list[str] = []
+        parts: list[str] = []
+        size = 0
+        for r in rows:
+            s = "(" + ",".join("NULL" if v is None else f(v) for f, v in zip(lits, r, strict=True)) + ")"
+            parts.append(s)
+            size += len(s) + 1
+            if size >= MAX_STATEMENT:
+                out.append(head + ",".join(parts) + tail)
+                parts, size = [], 0
+        if parts:
+            out.append(head + ",".join(parts) + tail)
+        return out
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self.conn is not None:
+                with contextlib.suppress(Exception):
+                    self.conn.close()
+                self.conn = None

@@ -1,0 +1,81 @@
+"""Simulated miners for the admin tests, on 127.30.0.0/16 (the block reserved for minectl's
+admin tests), and a state directory that describes them as the site would: a lease for each,
+then a real poll over the API, both projected into the state directory."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+from typing import Any
+
+from minectl_py.events.record import make
+from minectl_py.sim import FleetError, FleetSpec, FleetThread, MinerSpec, finish, run_fleet_in_thread
+from tests import admin_site
+
+
+def start(
+    personalities: list[str], *, http: bool = True, ssh: bool = True, third: int | None = None, **kw: Any
+) -> FleetThread:
+    """One simulated miner per entry (``"s19"``, ``"cgminer:hot"``) on 127.30.<third>.1.. ."""
+    last: Exception | None = None
+    for _ in range(20):
+        t = third if third is not None else random.randrange(1, 200)
+        miners = []
+        for i, p in enumerate(personalities):
+            name, _, faults = p.partition(":")
+            ms = MinerSpec(ip=f"127.30.{t + i // 250}.{i % 250 + 1}", personality=name)
+            ms.faults = {f: {} for f in faults.split(",") if f}
+            miners.append(ms)
+        spec = FleetSpec(miners=miners, seed=t, reboot_seconds=1.0)
+        spec.restart_seconds = 0.3
+        spec.http_port = 80 if http else None
+        spec.ssh_port = 22 if ssh else None
+        for k, v in kw.items():
+            setattr(spec, k, v)
+        try:
+            return run_fleet_in_thread(finish(spec))
+        except (FleetError, OSError) as e:
+            last = e
+            if third is not None:
+                break
+    raise RuntimeError(f"could not start a simulated fleet on 127.30.0.0/16: {last}")
+
+
+async def _poll_all(ips: list[str]) -> list[Any]:
+    from minectl_py.miner.poll import poll_miner
+
+    return await asyncio.gather(*(poll_miner(ip) for ip in ips))
+
+
+def records_for(fleet: FleetThread, racks: int = 1) -> list[dict[str, Any]]:
+    """A lease and a real poll record per simulated miner, as the hook and poller write them."""
+    recs = []
+    ips = fleet.addresses
+    shows = {ip: fleet.show(ip) for ip in ips}
+    for ip in ips:
+        s = shows[ip]
+        lease = {"action": "add", "mac": s["mac"], "ip": ip, "hostname": s["hostname"], "expires": 2_000_000_000}
+        recs.append(make("lease", "test-controller", lease))
+    for res in asyncio.run(_poll_all(ips)):
+        mac = shows[res.ip]["mac"]
+        if res.ok:
+            poll = {"ip": res.ip, "mac": mac, "elapsed_ms": res.elapsed_ms, "digest": res.digest}
+            poll["miner"] = res.data.to_dict()
+            recs.append(make("poll", "test-controller", poll))
+        else:
+            fail = {"ip": res.ip, "mac": mac, "reason": res.reason, "detail": res.detail}
+            recs.append(make("poll_fail", "test-controller", fail))
+    return recs
+
+
+def state_for(fleet: FleetThread, state_dir: Path) -> None:
+    """Inventory (names sim-1.. on rack S1), leases and real polls, projected into ``state_dir``."""
+    site = admin_site.Site()
+    for i, ip in enumerate(fleet.addresses):
+        s = fleet.show(ip)
+        inv = {"action": "set", "mac": s["mac"], "name": f"sim-{i + 1}", "rack": "S1", "shelf": "1"}
+        inv.update(position=str(i + 1), model=s["model"])
+        site.records.append(make("inventory", "test-controller", inv))
+    site.records += records_for(fleet)
+    admin_site.apply(str(state_dir), site)

@@ -33,12 +33,12 @@ def lease() -> str:
 def test_dnsmasq_runs_with_the_site_settings(host):
     assert host.service("dnsmasq").is_running and host.service("dnsmasq").is_enabled
     conf = host.file("/etc/dnsmasq.d/minectl.conf").content_string
-    for line in ("interface=eth0", "dhcp-lease-max=200", "no-ping", "leasefile-ro", "dhcp-scriptuser=minectl",
+    for line in ("interface=eth0", "no-hosts", "dhcp-lease-max=200", "no-ping", "leasefile-ro", "dhcp-scriptuser=minectl",
                  "dhcp-authoritative", "dhcp-hostsfile=/etc/dnsmasq-minectl/reservations"):
         assert line in conf.splitlines(), line
     assert host.run("/usr/share/dnsmasq/systemd-helper checkconfig").rc == 0
-    dhcp = host.check_output("ss -Hlunp 'sport = :67'")
-    assert "dnsmasq" in dhcp, dhcp
+    dhcp = host.check_output("ss -Hlun 'sport = :67'")
+    assert "0.0.0.0%eth0:67" in dhcp, dhcp  # DHCP bound to the mine LAN interface only
     assert host.socket("udp://10.77.0.1:53").is_listening
     assert host.socket("udp://127.0.0.1:53").is_listening
 

@@ -371,3 +371,27 @@ def test_lease_changes_counted():
     for i, (act, ip) in enumerate([("add", "10.0.0.1"), ("old", "10.0.0.1"), ("old", "10.0.0.2"), ("del", "10.0.0.2")]):
         st.apply(model.Lease.new("t", at_ms=T0 + i * MIN, action=act, mac="02:00:00:00:00:01", ip=ip).to_record())
     assert st.count_since(st.leases, "02:00:00:00:00:01", T0 - 1) == 3
+
+
+def test_rebuild_reads_back_to_the_newest_checkpoint_only(tmp_path):
+    from minectl_py.events.writer import EventWriter
+    from minectl_py.rules import replay
+
+    live = tmp_path / "events.log"
+    r = Run()
+    low = fleet(over={mac(5): {"hashrate_pct": 40}})
+    r.at(0, low)
+    r.at(10, low)  # restart taken
+    cp = r.engine.checkpoint(T0 + 11 * MIN)
+    later = r.at(15, low).events  # reboot taken
+    # an older daily segment holds records that contradict the checkpoint: it must not be read
+    old = tmp_path / "events-20000101.log"
+    bogus = model.Silence.new("t", at_ms=T0 - MIN, state="set", selector="all", until_ms=T0 + 999 * MIN).to_record()
+    with EventWriter(str(old), rotate=False) as w:
+        w.append(bogus)
+    with EventWriter(str(live), rotate=False) as w:
+        w.append_many([*r.log[:3], cp, *later])
+    st = replay.rebuild(str(live), T0 + 16 * MIN, lookback_ms=10**12)
+    assert st.silences == {}
+    assert st.snapshot() == r.state.snapshot()
+    assert st.tracks[("low-hashrate", mac(5))].step == 2

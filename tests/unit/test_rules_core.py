@@ -395,3 +395,17 @@ def test_rebuild_reads_back_to_the_newest_checkpoint_only(tmp_path):
     assert st.silences == {}
     assert st.snapshot() == r.state.snapshot()
     assert st.tracks[("low-hashrate", mac(5))].step == 2
+
+
+def test_a_removed_rule_clears_its_alerts():
+    r = Run()
+    hot = fleet(over={mac(3): {"temp_max": 95}})
+    r.at(0, hot)
+    r.at(2, hot)
+    assert any(k[0] == "hot" for k in r.state.tracks)
+    only_low = RULES[: RULES.index("  - name: hot")] + RULES[RULES.index("  - name: low-hashrate") :]
+    r2 = Engine(ruleset.load_text(only_low), RuleState().apply_all(r.log), "test")
+    out = r2.cycle(hot, T0 + 3 * MIN)
+    assert [(e["rule"], e["state"]) for e in out.events if e["cmd"] == "alert"] == [("hot", "cleared")]
+    assert not any(k[0] == "hot" for k in r2.state.tracks)
+    assert r2.cycle(hot, T0 + 4 * MIN).events == []

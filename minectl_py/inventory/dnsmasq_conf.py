@@ -53,6 +53,7 @@ class DnsmasqSite:
     log_facility: str | None = None
     pid_file: str | None = None
     script_user: str | None = None
+    user: str | None = None  # user dnsmasq runs as (Debian's unit passes -u dnsmasq)
     port: int | None = None  # DNS port (default 53)
 
 
@@ -132,6 +133,8 @@ def render(s: DnsmasqSite) -> str:
         lines += ["no-resolv"] + [f"server={u}" for u in s.upstream]
     else:
         lines.append("no-resolv")
+    if s.user:
+        lines.append(f"user={s.user}")
     if s.port is not None:
         lines.append(f"port={s.port}")
     if s.log_dhcp:

@@ -36,6 +36,8 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 RS = 0x1E
 CHUNK = 1 << 20
+#: Gzip files at least this big are decompressed in a second thread (zlib releases the GIL).
+READ_AHEAD_BYTES = 4 << 20
 #: How many bad records keep their sample for the report (the count is always exact).
 MAX_SAMPLES = 20
 SAMPLE_LEN = 80
@@ -161,7 +163,12 @@ def open_binary(path: str) -> BinaryIO:
     f = open(path, "rb")  # noqa: SIM115 - returned to the caller
     if f.read(2) == b"\x1f\x8b":
         f.seek(0)
-        return GzipStream(f)  # type: ignore[return-value]
+        gz = GzipStream(f)
+        if os.fstat(f.fileno()).st_size >= READ_AHEAD_BYTES:
+            from minectl_py.events.readahead import ReadAhead
+
+            return ReadAhead(gz)  # type: ignore[return-value]
+        return gz  # type: ignore[return-value]
     f.seek(0)
     return f
 
@@ -341,7 +348,9 @@ class EventReader:
         pos.source = name
         lineno = first_line - 1
         pre = self.prefilter
+        filtered = self.types is not None or self.since_ms is not None or self.until_ms is not None or self.where
         want = self._wanted
+        fast = _fast_loads or json.loads
         it: Iterator[tuple[bytes, bool]] = iter_lines(stream)
         again = True
         while again:
@@ -350,6 +359,31 @@ class EventReader:
                 lineno += 1
                 if pre is not None and pre not in raw:
                     continue
+                # Fast path for the usual forms: RS{...}, {...}, and <time>TAB<tag>TAB[RS]{...}.
+                # Anything it does not accept goes the general way below, with the same result.
+                c = raw[:1]
+                if c == b"\x1e":
+                    text = raw[1:]
+                elif c == b"{":
+                    text = raw
+                else:
+                    j = raw.find(b"\t", raw.find(b"\t") + 1)
+                    text = raw[j + 1 :] if j > 0 else b""
+                    if text[:1] == b"\x1e":
+                        text = text[1:]
+                if text[:1] == b"{":
+                    try:
+                        rec = fast(text)
+                    except (ValueError, RecursionError):
+                        rec = None
+                    if type(rec) is dict:
+                        stats.records += 1
+                        pos.line = lineno
+                        if not filtered or want(rec):
+                            yield rec
+                        else:
+                            stats.skipped += 1
+                        continue
                 texts = _split_records(raw)
                 for text in texts:
                     rec, reason = classify(text)
@@ -371,13 +405,13 @@ class EventReader:
                         continue
                     stats.records += 1
                     pos.line = start
-                    if want(rec):
+                    if not filtered or want(rec):
                         yield rec
                     else:
                         stats.skipped += 1
                 if again:
                     break
-        if isinstance(stream, GzipStream) and stream.truncated:
+        if getattr(stream, "truncated", False):
             self._bad(BadRecord(name, lineno + 1, "truncated or corrupt gzip data", ""))
 
     def _bad(self, bad: BadRecord) -> None:

@@ -141,6 +141,7 @@ class EventWriter:
             if not os.path.isdir(d):
                 os.makedirs(d, mode=0o750, exist_ok=True)
             self._lock_fd = os.open(lock_path(self.path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+            _own_like_dir(self._lock_fd, d)
         return self._lock_fd
 
     def _current_fd(self) -> int:
@@ -157,6 +158,7 @@ class EventWriter:
             os.close(self._fd)
             self._fd = None
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        _own_like_dir(self._fd, os.path.dirname(self.path) or ".")
         return self._fd
 
     def _rotate_locked(self, *, force: bool) -> str | None:
@@ -198,6 +200,17 @@ class _suppress_oserror:
 
     def __exit__(self, tp: object, val: object, tb: object) -> bool:
         return isinstance(val, OSError)
+
+
+def _own_like_dir(fd: int, d: str) -> None:
+    """Run as root (an admin without sudo -u), give a file we created the log directory's
+    owner and group, so the service user can still append to it."""
+    if os.geteuid() != 0:
+        return
+    st, dst = os.fstat(fd), os.stat(d)
+    if (st.st_uid, st.st_gid) != (dst.st_uid, dst.st_gid) and st.st_size == 0:
+        with _suppress_oserror():
+            os.fchown(fd, dst.st_uid, dst.st_gid)
 
 
 def _fsync_dir(d: str) -> None:

@@ -9,7 +9,8 @@ from tests.integration.dbservers import InfluxDB, MariaDB
 
 @pytest.fixture(scope="session")
 def mariadb(tmp_path_factory):
-    """MariaDB 10.11 from Debian on 127.0.0.1:18106, private datadir, user reducer, grafana (read-only)."""
+    """MariaDB 10.11 from Debian on a free 127.0.0.1 port of 18100-18199, private datadir;
+    users reducer (read-write) and grafana (read-only); ``database(name)`` for a fresh one."""
     srv = MariaDB(tmp_path_factory.mktemp("mariadb"))
     try:
         srv.init()
@@ -22,7 +23,7 @@ def mariadb(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def influxdb(tmp_path_factory):
-    """InfluxDB 1.6 from Debian on 127.0.0.1:18186 (meta/RPC bind 18188), private dirs."""
+    """InfluxDB 1.6 from Debian (HTTP and meta/RPC bind on free 127.0.0.1 ports of 18100-18199), private dirs."""
     srv = InfluxDB(tmp_path_factory.mktemp("influxdb"))
     try:
         srv.start()

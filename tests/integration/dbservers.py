@@ -17,9 +17,27 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-MARIADB_PORT = 18106
-INFLUX_HTTP = 18186
-INFLUX_BIND = 18188
+#: the reduce tests' loopback ports; several test runs may share the machine, so each server
+#: takes free ones from this range rather than fixed numbers
+PORTS = range(18100, 18200)
+_taken: set[int] = set()
+
+
+def free_port() -> int:
+    """A port of :data:`PORTS` that nothing listens on now (and this process did not hand out)."""
+    import random
+
+    for port in random.sample(list(PORTS), len(PORTS)):
+        if port in _taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _taken.add(port)
+        return port
+    raise RuntimeError(f"no free port in 127.0.0.1:{PORTS.start}-{PORTS.stop - 1}")
 
 
 def _wait(pred, what: str, timeout: float, proc: subprocess.Popen, log: Path) -> None:
@@ -48,7 +66,7 @@ def stop(proc: subprocess.Popen | None, timeout: float = 30) -> None:
 @dataclass
 class MariaDB:
     dir: Path
-    port: int = MARIADB_PORT
+    port: int = 0
     proc: subprocess.Popen | None = None
     user: str = "reducer"
     password: str = "reducer-pw"
@@ -82,6 +100,7 @@ class MariaDB:
 
     def start(self) -> None:
         log = self.dir / "mariadb.log"
+        self.port = self.port or free_port()
         self.proc = subprocess.Popen(
             [
                 "/usr/sbin/mariadbd",
@@ -101,8 +120,7 @@ class MariaDB:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait(lambda: socket.create_connection(("127.0.0.1", self.port), 1).close() or True, "mariadbd", 90,
-              self.proc, log)  # fmt: skip
+        _wait(lambda: self.root().close() or True, "mariadbd", 90, self.proc, log)  # our own socket
 
     def root(self):
         import pymysql
@@ -119,7 +137,18 @@ class MariaDB:
             cur.execute(f"GRANT SELECT ON `{self.db}`.* TO 'grafana'@'%'")
         c.close()
 
-    def connect(self, user: str | None = None, password: str | None = None):
+    def database(self, name: str) -> str:
+        """A new, empty database the reducer may write and grafana read; its URL."""
+        c = self.root()
+        with c.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+            cur.execute(f"GRANT ALL ON `{name}`.* TO '{self.user}'@'%'")
+            cur.execute(f"GRANT SELECT ON `{name}`.* TO 'grafana'@'%'")
+        c.close()
+        return f"mysql://{self.user}:{self.password}@127.0.0.1:{self.port}/{name}"
+
+    def connect(self, user: str | None = None, password: str | None = None, db: str | None = None):
         import pymysql
 
         return pymysql.connect(
@@ -127,7 +156,7 @@ class MariaDB:
             port=self.port,
             user=user or self.user,
             password=password if password is not None else self.password,
-            database=self.db,
+            database=db or self.db,
             autocommit=True,
             init_command="SET time_zone = '+00:00'",
         )
@@ -181,8 +210,8 @@ bind-address = "127.0.0.1:{bind}"
 @dataclass
 class InfluxDB:
     dir: Path
-    http: int = INFLUX_HTTP
-    bind: int = INFLUX_BIND
+    http: int = 0
+    bind: int = 0
     proc: subprocess.Popen | None = None
 
     def url(self, db: str = "minectl", **q: str) -> str:
@@ -191,6 +220,8 @@ class InfluxDB:
 
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.http = self.http or free_port()
+        self.bind = self.bind or free_port()
         conf = self.dir / "influxdb.conf"
         conf.write_text(INFLUX_CONF.format(dir=self.dir, bind=self.bind, http=self.http))
         log = self.dir / "influxd.log"
@@ -202,6 +233,7 @@ class InfluxDB:
                 stderr=subprocess.STDOUT,
                 env=env,
             )
+        time.sleep(0.3)  # a server that lost the port race exits: _wait sees it
         _wait(
             lambda: urllib.request.urlopen(f"http://127.0.0.1:{self.http}/ping", timeout=1).status == 204,
             "influxd",

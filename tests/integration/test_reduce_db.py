@@ -14,7 +14,7 @@ from minectl_py.reduce.sinks import SinkError, open_sink
 from minectl_py.reduce.views import ALL
 from tests import reduce_data as D
 from tests.conftest import run_minectl
-from tests.integration.dbservers import MariaDB
+from tests.integration.dbservers import MariaDB, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -32,11 +32,12 @@ def table(conn, name: str) -> list[tuple]:
 
 def test_mariadb_views_match_sqlite_and_reruns_change_nothing(mariadb, site_file, tmp_path):
     sq = tmp_path / "v.sqlite"
+    url = mariadb.database("idem")
     for _ in range(2):
-        r = run_minectl("reduce", "all", str(site_file), "--db", mariadb.url, "--db", str(sq))
+        r = run_minectl("reduce", "all", str(site_file), "--db", url, "--db", str(sq))
         assert r.returncode == 0, r.stderr
         if _ == 0:
-            conn = mariadb.connect()
+            conn = mariadb.connect(db="idem")
             first = {v: table(conn, v) for v in ALL}
     again = {v: table(conn, v) for v in ALL}
     assert again == first
@@ -54,15 +55,16 @@ def test_mariadb_views_match_sqlite_and_reruns_change_nothing(mariadb, site_file
 
 
 def test_mariadb_down_gives_a_clear_error(site_file):
-    r = run_minectl("reduce", "all", str(site_file), "--db", "mysql://reducer:x@127.0.0.1:18109/minectl?retries=1")
+    port = free_port()
+    r = run_minectl("reduce", "all", str(site_file), "--db", f"mysql://reducer:x@127.0.0.1:{port}/minectl?retries=1")
     assert r.returncode == 1
     err = r.stderr.decode()
-    assert "MariaDB reducer@127.0.0.1:18109/minectl: unreachable after 2 attempt(s)" in err
+    assert f"MariaDB reducer@127.0.0.1:{port}/minectl: unreachable after 2 attempt(s)" in err
     assert "x@" not in err  # no password in messages
 
 
 def test_mariadb_going_away_mid_run_keeps_what_was_written(tmp_path_factory):
-    srv = MariaDB(tmp_path_factory.mktemp("mariadb-away"), port=18107)
+    srv = MariaDB(tmp_path_factory.mktemp("mariadb-away"))
     srv.init()
     srv.start()
     try:
@@ -111,5 +113,6 @@ def test_influxdb_minute_points_rollups_and_idempotence(influxdb, site_file, tmp
 
 
 def test_influxdb_down_gives_a_clear_error():
-    with pytest.raises(SinkError, match=r"InfluxDB http://127.0.0.1:18189/x: unreachable after 2"):
-        open_sink("influx://127.0.0.1:18189/x?retries=1")
+    port = free_port()
+    with pytest.raises(SinkError, match=rf"InfluxDB http://127.0.0.1:{port}/x: unreachable after 2"):
+        open_sink(f"influx://127.0.0.1:{port}/x?retries=1")

@@ -176,3 +176,37 @@ def test_stdin_file_like(monkeypatch, tmp_path):
 
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(SEED))))
     assert len(list(EventReader(["-"]))) == 2
+
+
+def test_read_ahead_gives_the_same_records_and_closes_early(tmp_path, monkeypatch):
+    from minectl_py.events import reader
+
+    recs = [record.make("time", "n", {"i": i, "pad": "x" * 300}) for i in range(3000)]
+    data = gzip.compress(b"".join(record.encode(r) for r in recs))
+    p = tmp_path / "big.log.gz"
+    p.write_bytes(data[: len(data) - 7])  # truncated: the last member is incomplete
+    plain_stats, ahead_stats = ReadStats(), ReadStats()
+    plain = list(EventReader([str(p)], stats=plain_stats))
+    monkeypatch.setattr(reader, "READ_AHEAD_BYTES", 1)
+    from minectl_py.events.readahead import ReadAhead
+
+    assert isinstance(reader.open_binary(str(p)), ReadAhead)
+    ahead = list(EventReader([str(p)], stats=ahead_stats))
+    assert ahead == plain and len(plain) > 2900
+    assert [b.reason for b in ahead_stats.samples] == [b.reason for b in plain_stats.samples]
+    assert "truncated or corrupt gzip data" in ahead_stats.reasons
+    for _ in EventReader([str(p)]):  # stop after one record: the thread must not hang
+        break
+
+
+def test_root_created_log_files_belong_to_the_directory_owner(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    d = tmp_path / "events"
+    d.mkdir()
+    os.chown(d, 65534, 65534)
+    with EventWriter(str(d / "events.log")) as w:
+        w.append(record.make("time", "n", {}))
+    for name in ("events.log", ".events.log.lock"):
+        st = os.stat(d / name)
+        assert (st.st_uid, st.st_gid) == (65534, 65534), name

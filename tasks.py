@@ -68,10 +68,21 @@ def bench(c: Context, only: str = "", quick: bool = False) -> None:
     c.run(f"{PY} -m bench {names} {q}", env=_env(), pty=False)
 
 
-@task
-def demo(c: Context) -> None:
-    """The main job: a simulated mine site, end to end."""
-    c.run(f"{PY} -m scripts.demo", env=_env(), pty=False)
+@task(
+    help={
+        "miners": "how many simulated miners (default 200)",
+        "down": "stop the demo site and remove it",
+        "dir": "where the demo site lives (default ./site)",
+    }
+)
+def demo(c: Context, miners: int = 200, down: bool = False, dir: str = "") -> None:
+    """The main job: a simulated mine site, end to end (./dev demo --down tears it down)."""
+    args = [f"--miners {int(miners)}"]
+    if down:
+        args.append("--down")
+    if dir:
+        args.append(f"--dir {dir!r}")
+    c.run(f"{PY} -m scripts.demo {' '.join(args)}", env=_env(), pty=False)
 
 
 @task(help={"force": "rebuild even if nothing changed"})

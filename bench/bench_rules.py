@@ -169,6 +169,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         "rules": len(rs.rules),
         "load_s": round(load_s, 4),
         "cycle_s": round(cycle_s, 4),
+        "cycle_min_s": round(min(cycles), 4),
+        "load_min_s": round(min(load), 4),
         "engine_s": round(statistics.median(engine), 4),
         "first_cycle_s": round(first_s, 4),
         "cycle_vs_load": round(cycle_s / load_s, 2),
@@ -176,6 +178,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "events_at_hold": len(rep1.events),
         "actions_at_hold": len(rep1.requests),
         "floor_cycle_s": 1.0,
+        "loadavg_1m": round(os.getloadavg()[0], 2),
         "ok": cycle_s <= 1.0,
     }
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import time
 from typing import Any
 
 from minectl_py import config
@@ -68,7 +70,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="[NAME] PATH", help="reduction (default all), then inputs")
     p.add_argument("--since", metavar="T", help="only events at or after T (uses the temporal index)")
     p.add_argument("--until", metavar="T", help="only events before T")
-    p.add_argument("--follow", action="store_true", help="keep following the live log (across rotation)")
+    p.add_argument("--follow", action="store_true", help="replay the live log, then follow it (across rotation)")
+    p.add_argument("--from-now", action="store_true", help="with --follow: skip what is already in the log")
+    p.add_argument("--idle-exit", type=float, metavar="S", help="with --follow: stop after S seconds without news")
     p.add_argument("--no-index", action="store_true", help="scan instead of using the temporal index")
     p.add_argument("--inventory", metavar="CSV", help="site CSV mac,name,rack,shelf,position,model")
     p.add_argument("--db", action="append", default=[], metavar="URL", help="materialize into this database")
@@ -87,21 +91,35 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _paths(a: argparse.Namespace) -> list[str]:
-    if not a.paths and not a.follow and not sys.stdin.isatty():
+    if a.follow:
+        return list(a.paths)  # the live log (or its directory) itself, not its segments
+    if not a.paths and not sys.stdin.isatty():
         return ["-"]
     return expand_paths(a.paths, default=lambda: log_set(config.events_path()))
 
 
-def _records(a: argparse.Namespace, paths: list[str], stats: ReadStats, cmds: frozenset[str], on_invalid: Any) -> Any:
+def _records(
+    a: argparse.Namespace, paths: list[str], stats: ReadStats, cmds: frozenset[str], on_invalid: Any, on_idle: Any
+) -> Any:
     since = parse_time_ms(a.since) if a.since else None
     until = parse_time_ms(a.until) if a.until else None
     kw: dict[str, Any] = {"since_ms": since, "until_ms": until, "stats": stats}
     if a.follow:
-        try:
-            from minectl_py.events import follow
-        except ImportError:
-            raise ValueError("--follow needs minectl_py.events.follow, which this build lacks") from None
-        return follow.follow_records(paths or [config.events_path()], stats=stats, since_ms=since, until_ms=until)
+        from minectl_py.events.follow import Follower
+
+        live = paths[0] if paths else config.events_path()
+        if len(paths) > 1 or live == "-":
+            raise ValueError("--follow follows one live log (a file or its directory), not several inputs")
+        if os.path.isdir(live):
+            live = os.path.join(live, "events.log")
+        return Follower(
+            live,
+            from_start=not a.from_now,
+            idle_timeout=a.idle_exit,
+            on_idle=on_idle,
+            types=sorted(cmds),
+            **kw,
+        )
     if (since is not None or until is not None) and not a.no_index and "-" not in paths:
         try:
             from minectl_py.events.index import IndexedReader
@@ -138,10 +156,12 @@ def main(argv: list[str], prog: str = "minectl reduce", command: str = "reduce")
     ctx = Context(inventory=inv, options=Options(underperform_pct=a.underperform), wanted=frozenset(wanted))
     stats = ReadStats()
     rc = 0
+    eng: Engine | None = None
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         eng = Engine([a.name] if view in NAME_VIEWS[a.name] else [a.name, _owner(view)], sinks, ctx, lateness)
         paths = _paths(a)
-        src = _records(a, paths, stats, eng.cmds, ctx.bad)
+        src = _records(a, paths, stats, eng.cmds, ctx.bad, _idle_flusher(sinks))
         if isinstance(src, FastReader):
             eng.feed_batches(src.batches())
         else:
@@ -156,9 +176,14 @@ def main(argv: list[str], prog: str = "minectl reduce", command: str = "reduce")
     except SinkError as e:
         print(f"{prog}: {e}", file=sys.stderr)
         rc = 1
-    except KeyboardInterrupt:
-        eng.finish()
-        rc = 130
+    except KeyboardInterrupt as e:
+        rc = 0 if isinstance(e, Terminated) else 130
+        try:
+            if eng is not None:
+                eng.finish()  # what was read is written before we go
+        except SinkError as err:
+            print(f"{prog}: {err}", file=sys.stderr)
+            rc = 1
     finally:
         for s in sinks:
             try:
@@ -166,8 +191,30 @@ def main(argv: list[str], prog: str = "minectl reduce", command: str = "reduce")
             except SinkError as e:
                 print(f"{prog}: {e}", file=sys.stderr)
                 rc = rc or 1
-    _report(prog, a, stats, ctx, eng if "eng" in locals() else None)
+    _report(prog, a, stats, ctx, eng)
     return rc
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd stopping the reducer): finish the open minutes, flush, exit 0."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def _idle_flusher(sinks: list[Any], every_s: float = 5.0) -> Any:
+    """While following: write what is buffered when the log is quiet (at most every 5 s)."""
+    last = [0.0]
+
+    def on_idle() -> None:
+        now = time.monotonic()
+        if now - last[0] >= every_s:
+            last[0] = now
+            for s in sinks:
+                s.flush()
+
+    return on_idle
 
 
 def _influx_url(u: str) -> str:

@@ -231,3 +231,23 @@ def test_dry_run_writes_and_sends_nothing(site: Path, webhook):
     assert any(e["cmd"] == "alert" for e in rep.events)
     svc.close()
     assert not (site / "events" / "events.log").exists() and webhook.received == []
+
+
+def test_unchanged_records_still_age(site: Path):
+    """A miner whose record stops changing (the poller lost it) is caught by an age rule:
+    facts cached between cycles still get their clocks refreshed."""
+    import time as _t
+
+    now = float(int(_t.time()))
+    write_miner(site / "state", "02:00:00:00:00:01", last_seen=int(now), last_poll=int(now))
+    text = "rules:\n  - name: stale\n    when: age > 600\n    for: 0s\n"
+    clock = Clock(now)
+    svc = service(site, text, clock)
+    assert svc.cycle().events == []
+    clock.advance(9)
+    assert svc.cycle().events == []
+    clock.advance(2)
+    rep = svc.cycle()
+    assert [(e["rule"], e["state"]) for e in rep.events if e["cmd"] == "alert"] == [("stale", "raised")]
+    assert rep.events[-1]["values"] == {"age": 660}
+    svc.close()

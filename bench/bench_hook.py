@@ -122,6 +122,9 @@ def run(quick: bool = False) -> dict[str, object]:
             "power_on_drain_s": round(drain, 1),
             "power_on_within_30s": drain <= 30.0 or quick,
             "power_on_leases_per_s": round(n_power / drain, 1),
+            # drain time over n_power interpreter start-ups: what the drain would be on a
+            # machine where `python3 -I -S -c pass` takes 1 ms per this figure
+            "power_on_vs_baseline": round(drain / (n_power * b50 / 1000.0), 2),
             "python": sys.version.split()[0],
         }
         if cons:

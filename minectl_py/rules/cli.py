@@ -186,7 +186,7 @@ def run(a: argparse.Namespace, prog: str) -> int:
             failed = [x for x in rep.actions + rep.notified if x.get("result") not in ("ok", "dry_run")]
             if failed:
                 rc = EXIT_PARTIAL
-            _report(rep, a.json, a.dry_run)
+            _report(rep, a.json, a.dry_run, rs)
             if a.once or stop["now"]:
                 break
             deadline = time.monotonic() + a.interval / 1000
@@ -202,7 +202,7 @@ def run(a: argparse.Namespace, prog: str) -> int:
     return rc if a.once else EXIT_OK
 
 
-def _report(rep: Any, as_json: bool, dry_run: bool) -> None:
+def _report(rep: Any, as_json: bool, dry_run: bool, rs: ruleset.RuleSet | None = None) -> None:
     if as_json:
         print(
             json.dumps(
@@ -237,6 +237,14 @@ def _report(rep: Any, as_json: bool, dry_run: bool) -> None:
             )
         elif e["cmd"] == "rule" and e["decision"] not in ("pending", "ok"):
             lines.append(f"{e['decision']:<11} {e['rule']:<16} {_safe(who):<20} {_safe(e.get('detail'))}")
+    pending: dict[str, int] = {}
+    for e in rep.events:
+        if e["cmd"] == "rule" and e["decision"] == "pending":
+            pending[e["rule"]] = pending.get(e["rule"], 0) + 1
+    for name, n in sorted(pending.items()):
+        r = rs.rule(name) if rs is not None else None
+        after = f"; alert if it still holds after {_age(r.hold_ms)}" if r is not None and r.hold_ms else ""
+        lines.append(f"{'pending':<11} {name:<16} {n} miner(s) started to match{after}")
     for x in rep.actions:
         lines.append(
             f"action {x.get('action')} {x.get('result')} "

@@ -83,7 +83,7 @@ def bench_index(path: Path, runs: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as d:
         link = Path(d) / path.name  # the sidecar goes into the temp dir, not bench/data
-        os.symlink(path, link)
+        os.symlink(path.resolve(), link)
         first = last = None
         for rec in EventReader([str(link)], types=["time"]):
             first = first or int(rec["created_at_ms"])

@@ -319,3 +319,19 @@ def test_silence_cli_schedule_list_clear(site: Path):
     assert run_minectl("silence", "--clear", "rack:r2", env=env).returncode == 3
     assert run_minectl("silence", "--clear", rows[0]["id"][:10], env=env).returncode == 0
     assert b"no active silences" in run_minectl("silence", "--list", env=env).stdout
+
+
+def test_an_empty_state_directory_does_not_clear_every_alert(site: Path):
+    import shutil
+
+    write_miner(site / "state", "02:00:00:00:00:01", temp_max=99)
+    clock = Clock()
+    svc = service(site, "rules:\n  - name: hot\n    when: temp_max > 90\n    for: 0s\n", clock)
+    assert svc.cycle().events  # raised
+    shutil.rmtree(site / "state" / "miners")
+    clock.advance(1)
+    assert svc.cycle().events == []  # skipped, nothing cleared
+    write_miner(site / "state", "02:00:00:00:00:01", temp_max=99)
+    clock.advance(1)
+    assert svc.cycle().events == []  # still the same open alert
+    svc.close()

@@ -111,3 +111,16 @@ def molecule_(c: Context, roles: str = "", command: str = "test") -> None:
     """Each role's Molecule scenario in podman containers (builds wheel, images, collection first)."""
     names = " ".join(r for r in roles.split(",") if r)
     c.run(f"{PY} -m scripts.molecule_run --command {command} {names}", env=_env(), pty=False)
+
+
+@task(
+    name="molecule-site",
+    help={
+        "keep": "leave the containers running (podman exec -it mapp-controller bash)",
+        "stages": "comma-separated molecule stages (default: every stage)",
+    },
+)
+def molecule_site(c: Context, keep: bool = False, stages: str = "") -> None:
+    """The whole appliance in containers (molecule/default): controller, central, 50 DHCP miners."""
+    args = ["--keep" if keep else "", f"--stages {stages}" if stages else ""]
+    c.run(f"{PY} -m scripts.molecule_site {' '.join(a for a in args if a)}", env=_env(), pty=False)

@@ -32,3 +32,15 @@ def start_fleet(personalities: list[str], *, http: bool = False, ssh: bool = Fal
         except (FleetError, OSError) as e:
             last = e
     raise RuntimeError(f"could not start a simulated fleet: {last}")
+
+
+def wait_for(cond, timeout: float = 10.0, step: float = 0.05) -> bool:
+    """Poll ``cond()`` until true (the machine may be busy: no fixed sleeps in assertions)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return bool(cond())

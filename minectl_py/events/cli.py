@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -26,11 +27,17 @@ records after them are still read. --strict makes the first bad record fatal (ex
 Times (--since/--until): epoch ms, ISO 8601 (UTC unless a zone is given), the seed's
 20180704T143646-0700, or an age such as 90s, 15m, 1h, 2d. --until is exclusive.
 
+--since/--until seek with the temporal index (a hidden .NAME.idx beside each file, built or
+refreshed as needed; --no-index scans). 'tail' follows the live log across rotation.
+
 Examples:
   minectl events cat --since 1h --type lease
   zcat data.2018070*.log.gz | minectl events cat - --lines | jq -c .
   minectl events count --json /var/log/fluent/data.*.log.gz
+  minectl events cat --since 2018-07-04T10:00-07:00 --until 2018-07-04T11:00-07:00 data.20180704.log.gz
   minectl events tail --type poll_fail
+  minectl events tail --from-start | jq --seq -c 'select(.cmd == "action")'
+  minectl events index && minectl events compact --older-than 2d
 """
 
 
@@ -143,8 +150,6 @@ def main(argv: list[str], prog: str = "minectl events", command: str = "events")
 
             return tail_main(a, stats)
         if a.sub == "index":
-            from minectl_py.events.index import index_main
-
             return index_main(a)
         if a.sub == "compact":
             return _compact(a)
@@ -210,4 +215,42 @@ def _count(a: argparse.Namespace, stats: ReadStats) -> int:
     else:
         print(f"{n} matching record(s); {stats.records} good, {stats.bad} bad, in {len(stats.sources)} source(s)")
         report_bad(stats)
+    return 0
+
+
+def index_main(a: Any) -> int:
+    """``minectl events index [PATHS] [--force] [--json]``."""
+    from minectl_py.events.index import cache_path, ensure, sidecar_path
+    from minectl_py.timeparse import format_ms
+
+    paths = [p for p in expand_paths(a.paths, default=lambda: log_set(config.events_path())) if p != "-"]
+    rows = []
+    for p in paths:
+        with open(p, "rb") as f:
+            idx, how = ensure(p, f, force=a.force)
+        times = [b[0] for b in idx.blocks if b[0] is not None] + [b[1] for b in idx.blocks if b[1] is not None]
+        rows.append(
+            {
+                "path": p,
+                "status": how,
+                "blocks": len(idx.blocks),
+                "lines": idx.lines,
+                "gzip": idx.gzip,
+                "first_ms": min(times) if times else None,
+                "last_ms": max(times) if times else None,
+                "unindexed_bytes": idx.size - idx.end,
+                "sidecar": sidecar_path(p) if os.path.exists(sidecar_path(p)) else cache_path(p),
+            }
+        )
+    if getattr(a, "json", False):
+        print(json.dumps(rows))
+        return 0
+    if not rows:
+        print("no event files", file=sys.stderr)
+        return 3
+    print(f"{'status':<9} {'blocks':>6} {'lines':>10}  {'first (UTC)':<20} {'last (UTC)':<20} path")
+    for r in rows:
+        first = format_ms(r["first_ms"]) if r["first_ms"] is not None else "-"
+        last = format_ms(r["last_ms"]) if r["last_ms"] is not None else "-"
+        print(f"{r['status']:<9} {r['blocks']:>6} {r['lines']:>10}  {first:<20} {last:<20} {r['path']}")
     return 0

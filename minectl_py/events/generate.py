@@ -59,63 +59,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from minectl_py.events.genfleet import (
+    DEFAULT_START_MS,
+    FAIL_REASONS,
+    FAULTS,
+    MODELS,
+    POOL_URLS,
+    Miner,
+    Model,
+    fleet,
+    new_mac,
+    pick,
+)
 from minectl_py.events.record import SCHEMA_VERSION
-
-#: 2018-07-04T00:00:00-07:00, the day of the seed's sample lines.
-DEFAULT_START_MS = 1_530_687_600_000
-
-
-@dataclass(frozen=True, slots=True)
-class Model:
-    make: str
-    model: str
-    firmware: str
-    nominal_ths: float
-    boards: tuple[int, ...]  # board indexes as the firmware numbers them
-    chips: int
-    fans: int
-    fan_rpm: int
-    vendor_class: str
-    hostname: str
-
-
-_S9 = Model("Bitmain", "Antminer S9", "bmminer 2.0.0", 13.5, (6, 7, 8), 63, 2, 5400, "udhcp 1.22.1", "antMiner")
-_S19 = Model("Bitmain", "Antminer S19", "bmminer 1.0.0", 95.0, (1, 2, 3), 76, 4, 5700, "udhcp 1.30.1", "Antminer")
-_M30S = Model(
-    "MicroBT", "Whatsminer M30S", "btminer 2.0.3", 86.0, (0, 1, 2), 148, 2, 6100, "udhcp 1.27.2", "WhatsMiner"
-)
-_BOS = Model("Braiins", "Antminer S9", "bosminer 0.2.0", 14.0, (6, 7, 8), 63, 2, 4800, "udhcp 1.29.3", "braiins-os")
-#: The fleet's mix: (model, share).
-MODELS: tuple[tuple[Model, float], ...] = ((_S9, 0.50), (_S19, 0.35), (_M30S, 0.10), (_BOS, 0.05))
-
-POOL_URLS = (
-    "stratum+tcp://us-east.stratum.slushpool.com:3333",
-    "stratum+tcp://btc.viabtc.com:3333",
-    "stratum+tcp://stratum.antpool.com:3333",
-)
-FAIL_REASONS = (("timeout", 0.6), ("refused", 0.2), ("connect_timeout", 0.1), ("reset", 0.05), ("truncated", 0.05))
-FAULTS = (("board", 0.25), ("hot", 0.25), ("fan", 0.15), ("pool", 0.15), ("reboot", 0.15), ("offline", 0.05))
-
-
-@dataclass(slots=True)
-class Miner:
-    idx: int
-    mac: str
-    ip: str
-    name: str
-    model: Model
-    pool_user: str
-    phase_ms: int
-    lease_phase_s: int
-    boot_ms: int
-    hw_errors: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    fault: str = ""
-    fault_left: int = 0  # polls until the fault clears
-    failed_board: int = -1
-    active_pool: int = 0
-    heat: float = 0.0  # extra degrees from a fault
 
 
 @dataclass(slots=True)
@@ -136,55 +92,11 @@ class Site:
     fleet: list[Miner] = field(default_factory=list)
 
 
-def _pick(rng: random.Random, table: tuple[tuple[Any, float], ...]) -> Any:
-    x = rng.random()
-    for item, w in table:
-        x -= w
-        if x < 0:
-            return item
-    return table[-1][0]
-
-
-def _mac(rng: random.Random) -> str:
-    # Locally plausible vendor-ish prefixes; lowercase with colons as the docs require.
-    b = [0x00, 0x0E, rng.randrange(0x20, 0xF0), rng.randrange(256), rng.randrange(256), rng.randrange(256)]
-    return ":".join(f"{x:02x}" for x in b)
-
-
-def _fleet(site: Site, rng: random.Random) -> list[Miner]:
-    interval_ms = site.poll_interval_s * 1000
-    out = []
-    seen: set[str] = set()
-    for i in range(site.miners):
-        mac = _mac(rng)
-        while mac in seen:
-            mac = _mac(rng)
-        seen.add(mac)
-        model = _pick(rng, MODELS)
-        rack, slot = divmod(i, 250)
-        ip = f"10.{(i // 62500) % 256}.{rack % 250 + 1}.{slot + 2}"
-        name = f"r{rack + 1:02d}-{model.hostname.lower()}-{slot + 1:03d}"
-        out.append(
-            Miner(
-                idx=i,
-                mac=mac,
-                ip=ip,
-                name=name,
-                model=model,
-                pool_user=f"dmg.r{rack + 1:02d}s{slot + 1:03d}",
-                phase_ms=(i * interval_ms) // max(site.miners, 1),
-                lease_phase_s=rng.randrange(max(site.lease_s // 2, 1)),
-                boot_ms=site.start_ms - rng.randrange(3600, 40 * 86400) * 1000,
-            )
-        )
-    return out
-
-
 class _Gen:
     def __init__(self, site: Site) -> None:
         self.site = site
         self.rng = random.Random(site.seed)
-        self.fleet = site.fleet or _fleet(site, self.rng)
+        self.fleet = site.fleet or fleet(site.miners, site.poll_interval_s, site.lease_s, site.start_ms, self.rng)
         self.alerts: set[int] = set()
         self._seq = 0
 
@@ -226,7 +138,7 @@ class _Gen:
             if m.fault_left <= 0:
                 out.extend(self.end_fault(t_ms, m))
         if m.fault in ("reboot", "offline"):
-            reason = "refused" if m.fault == "reboot" and rng.random() < 0.5 else _pick(rng, FAIL_REASONS)
+            reason = "refused" if m.fault == "reboot" and rng.random() < 0.5 else pick(rng, FAIL_REASONS)
             timeout = reason in ("timeout", "connect_timeout")
             out.append(
                 self.rec(
@@ -278,7 +190,7 @@ class _Gen:
 
     def start_fault(self, t_ms: int, m: Miner) -> None:
         rng = self.rng
-        m.fault = _pick(rng, FAULTS)
+        m.fault = pick(rng, FAULTS)
         m.fault_left = {"reboot": rng.randrange(1, 3), "offline": rng.randrange(3, 30)}.get(
             m.fault, rng.randrange(10, 120)
         )
@@ -426,7 +338,7 @@ class _Gen:
                         put(t - 300, self.lease(t - 300, m, "old"))
                     if self.rng.random() < swap_rate:
                         put(t - 400, self.lease(t - 400, m, "del"))
-                        m.mac = _mac(self.rng)
+                        m.mac = new_mac(self.rng)
                         m.boot_ms = t - 30_000
                         m.fault, m.fault_left, m.failed_board, m.heat = "", 0, -1, 0.0
                         m.accepted = m.rejected = m.hw_errors = 0
@@ -473,7 +385,7 @@ def generate(site: Site | None = None, **kw: Any) -> Iterator[dict[str, Any]]:
 # Writing lives in a sibling module to keep this one about the site; re-exported here.
 from minectl_py.events.genwrite import main, write, write_daily  # noqa: E402
 
-__all__ = ["MODELS", "Site", "generate", "main", "write", "write_daily"]
+__all__ = ["MODELS", "Model", "Site", "generate", "main", "write", "write_daily"]
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -63,10 +63,15 @@ class Reply:
 def raise_fd_limit(need: int) -> int:
     """Raise this process's open-file limit towards ``need`` (up to the hard limit)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < need:
-        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), hard))
+    if soft >= need:
+        return soft
+    if hard != resource.RLIM_INFINITY and hard < need:
+        with contextlib.suppress(ValueError, OSError):  # root (CAP_SYS_RESOURCE) may raise the hard limit
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+            return need
+    target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
@@ -100,6 +105,11 @@ def repair(body: bytes) -> tuple[Any, list[str]]:
         return json.loads(body), []
     except ValueError:
         pass
+    if b"}{" in body:  # bmminer stats: by far the most common bug, try it alone first
+        try:
+            return json.loads(body.replace(b"}{", b"},{")), ["}{"]
+        except ValueError:
+            pass
     applied: list[str] = []
     fixed = body
     if fixed.lstrip().startswith(b","):  # Avalon: reply starts with ,"id":1}
@@ -113,12 +123,14 @@ def repair(body: bytes) -> tuple[Any, list[str]]:
     return json.loads(fixed), applied
 
 
+_CONTROL = bytes(c for c in range(32) if c not in (9, 10, 13)) + b"\x7f"
+
+
 def _printable_ratio(b: bytes) -> float:
     if not b:
         return 0.0
     sample = b[:256]
-    good = sum(1 for c in sample if 32 <= c < 127 or c in (9, 10, 13) or c >= 0x80)
-    return good / len(sample)
+    return len(sample.translate(None, _CONTROL)) / len(sample)
 
 
 def classify(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Reply:
@@ -206,8 +218,18 @@ class _Call:
         except OSError as e:
             self._fail(_ERRNO_REASON.get(e.errno or 0, "oserror"), e.strerror or str(e))
             return
-        self.loop.add_writer(s.fileno(), self._on_connect)
-        self.timer = self.loop.call_later(connect_timeout, self._on_timer)
+        try:  # often already connected (loopback, LAN): skip a loop iteration and two epoll calls
+            s.send(self.payload)
+        except (BlockingIOError, InterruptedError):
+            self.loop.add_writer(s.fileno(), self._on_connect)
+            self.timer = self.loop.call_later(connect_timeout, self._on_timer)
+            return
+        except OSError as e:
+            self._fail(_ERRNO_REASON.get(e.errno or 0, "oserror"), e.strerror or str(e))
+            return
+        self.connected = True
+        self.timer = self.loop.call_later(self.timeout, self._on_timer)
+        self.loop.add_reader(s.fileno(), self._on_read)
 
     def _on_connect(self) -> None:
         s = self.sock

@@ -171,8 +171,11 @@ def _antminer(r: dict[str, Any]) -> MinerData:
     known = KNOWN_MODELS.get(model)
     for n in range(1, 17):
         rate = st.get(f"chain_rate{n}")
-        acn = integer(st.get(f"chain_acn{n}"))
-        if rate in (None, "") and not acn:
+        raw_acn = st.get(f"chain_acn{n}")
+        if (rate is None or rate == "") and not raw_acn:  # an empty slot (S9 reports all 16)
+            continue
+        acn = integer(raw_acn)
+        if (rate is None or rate == "") and not acn:
             continue
         acs = clean(st.get(f"chain_acs{n}"), 400)
         pcb = _max_temp(st.get(f"temp_pcb{n}")) or _max_temp(st.get(f"temp{n}"))

@@ -139,3 +139,12 @@ def facts(
     f["lease_changes_1h"] = float(lease_changes_1h)
     f["rule_actions_1h"] = float(rule_actions_1h)
     return f
+
+
+def refresh(f: dict[str, Any], now_s: float, lease_changes_1h: float, rule_actions_1h: float) -> None:
+    """Update the time-dependent facts of an unchanged record (cheaper than :func:`facts`)."""
+    last_seen, last_poll = f["last_seen"], f["last_poll"]
+    f["age"] = None if last_seen is None else max(0.0, now_s - last_seen)
+    f["poll_age"] = None if last_poll is None else max(0.0, now_s - last_poll)
+    f["lease_changes_1h"] = lease_changes_1h
+    f["rule_actions_1h"] = rule_actions_1h

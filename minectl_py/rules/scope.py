@@ -32,11 +32,25 @@ class SelectorError(ValueError):
     pass
 
 
+#: globs -> (compiled pattern, memo of value -> matched); values repeat (50 racks, a few models)
+_COMPILED: dict[tuple[str, ...], tuple[re.Pattern[str], dict[str, bool]]] = {}
+_MEMO_MAX = 50_000
+
+
 def _match_any(value: Any, globs: tuple[str, ...]) -> bool:
     if value is None:
         return False
-    v = str(value).lower()
-    return any(fnmatch.fnmatchcase(v, g) for g in globs)
+    c = _COMPILED.get(globs)
+    if c is None:
+        c = _COMPILED[globs] = (re.compile("|".join(fnmatch.translate(g) for g in globs)), {})
+    pat, memo = c
+    v = value if isinstance(value, str) else str(value)
+    hit = memo.get(v)
+    if hit is None:
+        hit = pat.match(v.lower()) is not None
+        if len(memo) < _MEMO_MAX:
+            memo[v] = hit
+    return hit
 
 
 @dataclass(frozen=True, slots=True)

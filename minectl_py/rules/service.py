@@ -21,7 +21,7 @@ from minectl_py.events.reader import ReadStats
 from minectl_py.events.writer import EventWriter
 from minectl_py.rules import replay
 from minectl_py.rules.engine import ActionRequest, Engine
-from minectl_py.rules.facts import facts
+from minectl_py.rules.facts import facts, refresh
 from minectl_py.rules.notify import Notifier
 from minectl_py.rules.ruleset import RuleSet
 from minectl_py.rules.state import HOUR_MS
@@ -105,6 +105,7 @@ class Service:
         self.tail = replay.Tail(events_path, self.stats)
         self._mine: set[str] = set()
         self._last_checkpoint = 0
+        self._facts: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}  # mac -> (record, facts)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -146,18 +147,24 @@ class Service:
         st.prune(now)
         hour_ago = now - HOUR_MS
         miners: dict[str, dict[str, Any]] = {}
+        cache: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        now_s = now / 1000
         for rec in self.load(self.state_dir):
             mac = str(rec.get("mac") or "").lower()
             if not mac:
                 continue
-            f = facts(
-                rec,
-                now / 1000,
-                lease_changes_1h=st.count_since(st.leases, mac, hour_ago),
-                rule_actions_1h=st.count_since(st.acts, mac, hour_ago),
-            )
-            f["mac"] = mac
+            leases = float(st.count_since(st.leases, mac, hour_ago))
+            acts = float(st.count_since(st.acts, mac, hour_ago))
+            hit = self._facts.get(mac)
+            if hit is not None and hit[0] == rec:  # unchanged since the last cycle: refresh the clocks only
+                f = hit[1]  # the engine keeps no reference to facts between cycles
+                refresh(f, now_s, leases, acts)
+            else:
+                f = facts(rec, now_s, lease_changes_1h=int(leases), rule_actions_1h=int(acts))
+                f["mac"] = mac
+            cache[mac] = (rec, f)
             miners[mac] = f
+        self._facts = cache
         out = self.engine.cycle(miners, now)
         rep = CycleReport(now, len(miners), events=out.events, requests=out.actions)
         self._append(out.events)  # decisions are durable before anything is done

@@ -244,7 +244,14 @@ class Fleet:
             if kind == "api":
                 conn.setblocking(False)
                 self._conns[conn] = time.monotonic() + 30.0
-                self.loop.add_reader(conn.fileno(), self._on_api_readable, conn, m)
+                try:  # the request is often there already: answer without an epoll round
+                    data = conn.recv(apiserver.MAX_REQUEST)
+                except (BlockingIOError, InterruptedError):
+                    self.loop.add_reader(conn.fileno(), self._on_api_readable, conn, m)
+                    continue
+                except OSError:
+                    data = b""
+                self._answer(conn, m, data)
             elif kind == "http":
                 self._http.accept(conn, m)
             else:
@@ -258,6 +265,9 @@ class Fleet:
         except OSError:
             data = b""
         self.loop.remove_reader(conn.fileno())
+        self._answer(conn, m, data)
+
+    def _answer(self, conn: socket.socket, m: SimMiner, data: bytes) -> None:
         if not data:
             self._drop(conn)
             return
@@ -346,6 +356,7 @@ class Fleet:
         log.info("%s rebooting for %.1f s", m.ip, secs)
 
     def _came_up(self, m: SimMiner) -> None:
+        m.dark_until = 0.0  # listeners reopen now; `dark` in snapshots turns false with them
         self._apply(m)
         if "reboot_loop" in m.faults:
             self._schedule_loop_reboot(m)

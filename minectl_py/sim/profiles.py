@@ -250,7 +250,7 @@ class SimMiner:
             "model": self.profile.model,
             "hostname": self.hostname,
             "faults": sorted(self.faults),
-            "dark": now < self.dark_until,
+            "dark": self.dark_until > 0,  # until the fleet has reopened the listeners
             "api_down": self.api_down,
             "uptime_s": self.uptime(now),
             "led": self.led_on(now),

@@ -166,6 +166,10 @@ class SshService:
                 chan.send_exit_status(code)
             else:
                 self._shell(chan, m)
+            chan.shutdown_write()
+            deadline = time.monotonic() + 5.0  # let the client read the exit status and hang up
+            while t.is_active() and not chan.closed and time.monotonic() < deadline:
+                time.sleep(0.01)
             chan.close()
         except (paramiko.SSHException, OSError, EOFError) as e:
             log.debug("ssh %s: %s", m.ip, e)

@@ -70,26 +70,31 @@ def test_targets_parse():
             parse_targets([bad])
 
 
-def test_targets_from_state_directory(site, fleet):
-    miners = site / "miners" / "miners"
-    for i, ip in enumerate(fleet.addresses[:3]):
-        d = miners / f"02:00:00:00:00:0{i}"
-        d.mkdir(parents=True)
-        (d / "ip").write_text(ip + "\n")
-        (d / "state").write_text(("offline" if i == 2 else "new") + "\n")
-        (d / "mac").write_text(f"02:00:00:00:00:0{i}\n")
-        (d / "miner.json").write_text(
-            json.dumps({"mac": f"02:00:00:00:00:0{i}", "ip": ip, "state": "new" if i < 2 else "offline"})
-        )
-    got = from_state_dir(str(site / "miners"))
-    assert [(t.ip, t.mac) for t in got] == [
-        (fleet.addresses[0], "02:00:00:00:00:00"),
-        (fleet.addresses[1], "02:00:00:00:00:01"),
-    ]
-    p = run_minectl("poll", "--once")
-    assert p.returncode == 0, p.stderr
-    polls = [e for e in events(site) if isinstance(e, Poll)]
-    assert sorted(e.mac for e in polls) == ["02:00:00:00:00:00", "02:00:00:00:00:01"]
+def test_targets_from_state_directory_and_state_updates(site, fleet):
+    from minectl_py.events import record
+    from minectl_py.state import project, read
+
+    state = str(site / "miners")
+    ips = [fleet.addresses[0], fleet.addresses[1], fleet.addresses[6], fleet.addresses[3]]
+    macs = [f"02:00:00:00:00:0{i}" for i in range(4)]
+    leases = [record.make("lease", "t", {"action": "add", "mac": m, "ip": ip}) for m, ip in zip(macs, ips, strict=True)]
+    leases.append(record.make("lease", "t", {"action": "del", "mac": macs[3], "ip": ips[3]}))
+    project.apply_many(state, leases)
+    got = from_state_dir(state)
+    assert [(t.ip, t.mac) for t in got] == list(zip(ips[:3], macs[:3], strict=True))  # not the released one
+    p = run_minectl("poll", "--once", "--connect-timeout", "0.5")
+    assert p.returncode == 1, p.stderr  # the dead one fails
+    evs = events(site)
+    assert sorted(e.mac for e in evs if isinstance(e, Poll)) == macs[:2]
+    assert [e.mac for e in evs if isinstance(e, PollFail)] == [macs[2]]
+    vals = {v["mac"]: v for v in read.load_all(state)}
+    s19 = vals[macs[0]]
+    assert s19["state"] == "online" and s19["model"] == "Antminer S19 Pro" and s19["hashrate"] > 50
+    assert s19["pool"] == "stratum+tcp://pool1.example.com:3333" and len(s19["fans"]) == 4
+    assert vals[macs[2]]["state"] == "failing" and vals[macs[2]]["last_error"].startswith("connect_timeout")
+    assert vals[macs[3]]["state"] == "offline"
+    hashrate_file = site / "miners" / "miners" / macs[1] / "hashrate"
+    assert float(hashrate_file.read_text()) > 10  # the S9, one value per file
 
 
 def test_dead_miners_back_off_and_come_back(fleet):

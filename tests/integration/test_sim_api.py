@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 
 import pytest
 
 from minectl_py.miner import api
 from minectl_py.miner.poll import Options, poll_miner
-from tests.simfleet import start_fleet
+from tests.simfleet import start_fleet, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -101,14 +100,13 @@ def test_restart_resets_uptime_and_reboot_goes_dark_then_comes_back(fleet):
     before = run(poll_miner(ip)).data.uptime_s
     assert before > 300
     assert run(api.command(ip, "restart")).data == {"STATUS": "RESTART", "id": 1}
-    time.sleep(0.05)
-    assert run(api.command(ip, "summary")).reason == "refused"
-    time.sleep(0.6)
+    assert wait_for(lambda: fleet.show(ip)["restarts"] == 1)
+    assert wait_for(lambda: run(poll_miner(ip)).ok)
     assert run(poll_miner(ip)).data.uptime_s < 5
     fleet.reboot(ip, 0.5)
     assert run(api.command(ip, "summary")).reason == "refused"
     assert fleet.show(ip)["dark"] is True
-    time.sleep(0.7)
+    assert wait_for(lambda: not fleet.show(ip)["dark"])
     r = run(poll_miner(ip))
     assert r.ok and r.data.uptime_s < 5 and fleet.show(ip)["reboots"] == 1
 

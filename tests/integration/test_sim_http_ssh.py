@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 import paramiko
 import pytest
 
 from minectl_py.miner.poll import poll_miner
-from tests.simfleet import start_fleet
+from tests.simfleet import start_fleet, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +44,8 @@ def test_pools_set_over_http_stick_and_show_on_the_api(fleet):
     r = cgi(ip, "set_miner_conf", pools=pools, **{"miner-mode": 0})
     assert r.json() == {"stats": "success", "code": "M000", "msg": "OK!"}
     assert cgi(ip, "get_miner_conf").json()["pools"][0]["url"] == "stratum+tcp://new.example.com:3333"
-    time.sleep(0.7)  # bmminer restarts with the new config
+    assert wait_for(lambda: fleet.show(ip)["restarts"] == 1)  # bmminer restarts with the new config
+    assert wait_for(lambda: asyncio.run(poll_miner(ip)).ok)
     d = asyncio.run(poll_miner(ip)).data
     assert d.active_pool.url == "stratum+tcp://new.example.com:3333" and d.uptime_s < 5
     assert fleet.show(ip)["restarts"] == 1
@@ -58,9 +58,9 @@ def test_blink_and_reboot_over_http(fleet):
     assert cgi(ip, "blink", blink="false").json() == {"code": "B100"}
     assert fleet.show(ip)["led"] is False
     assert cgi(ip, "reboot").status_code == 200
-    time.sleep(0.2)
-    assert fleet.show(ip)["dark"] and asyncio.run(poll_miner(ip)).reason == "refused"
-    time.sleep(1.0)
+    assert wait_for(lambda: fleet.show(ip)["dark"])
+    assert asyncio.run(poll_miner(ip)).reason == "refused"
+    assert wait_for(lambda: asyncio.run(poll_miner(ip)).ok)
     assert asyncio.run(poll_miner(ip)).data.uptime_s < 5
 
 
@@ -94,12 +94,10 @@ def test_ssh_login_commands_and_reboot(fleet):
     assert code == 0 and "stratum+tcp://pool1.example.com:3333" in out
     assert ssh(bos, "root", "root", "nosuch") == ("sh: nosuch: not found\n", 127)
     assert ssh(bos, "root", "root", "miner fault_light on")[1] == 0
-    time.sleep(0.1)
-    assert fleet.show(bos)["led"] is True
+    assert wait_for(lambda: fleet.show(bos)["led"] is True)
     assert ssh(bos, "root", "root", "reboot")[1] == 0
-    time.sleep(0.5)
-    assert fleet.show(bos)["dark"] is True
-    time.sleep(1.0)
+    assert wait_for(lambda: fleet.show(bos)["dark"] is True)
+    assert wait_for(lambda: not fleet.show(bos)["dark"])
     up = float(ssh(bos, "root", "root", "cat /proc/uptime")[0].split()[0])
     assert up < 5 and fleet.show(bos)["reboots"] == 1
 

@@ -1,0 +1,241 @@
+"""Poller benchmark: a full poll of 1,000 / 5,000 / 10,000 simulated miners on loopback,
+and pyasic fetching the same data from the same 1,000 miners in the same run.
+
+The simulator runs in two processes of its own (``minectl sim run``, 10,000 Antminers: S19
+Pro and S9 4:1, API on 4028, addresses from 127.20.100.1; the first 1,000 also serve digest
+HTTP on 80 for pyasic; two processes keep each under this machine's 20,000 open files). Each measurement
+runs in a fresh child process so CPU seconds and peak RSS are its own:
+
+* ``ours``: the poller core (``Poller.run_cycle``, default concurrency 512) with the real
+  sink (event log with fsync per batch, state directory projection when available).
+  ``cold`` = the first cycle (identification included: a joined first contact, and for
+  S19s the fallback to ``stats`` + ``pools``), ``warm`` = the next cycle with learned plans
+  (what the service does every interval).
+* ``pyasic``: ``MinerFactory.get_multiple_miners`` (identification) then ``get_data`` limited
+  to what we normalize (hashrate, expected hashrate, boards, fans, pools, uptime, firmware,
+  MAC), 100 at a time (the most it sustains here: see PYASIC_CONCURRENCY).
+
+Throughput ratio = our miners/s over pyasic's miners/s, cold against cold (both identify and
+fetch) and warm against pyasic's fetch alone. Run: ``./dev bench --only poll``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_IP = "127.20.100.1"
+CONCURRENCY = 512
+#: pyasic's identification races HTTP and RPC probes under a 3 s timeout; with hundreds at
+#: once on 2 shared cores most probes time out and nothing is identified, so it gets a
+#: concurrency it can sustain (its own ``get_multiple_miners(limit=)`` does not bound anything)
+PYASIC_CONCURRENCY = 100
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+async def _ours(ips: list[str], work: str) -> dict:
+    from minectl_py.miner.api import raise_fd_limit
+    from minectl_py.poller.run import Poller, Settings
+    from minectl_py.poller.sink import Sink
+    from minectl_py.poller.targets import Target
+
+    raise_fd_limit(4 * CONCURRENCY + 1024)
+    state = os.path.join(work, "state")
+    os.makedirs(state, exist_ok=True)
+    sink = Sink(os.path.join(work, "events.log"), state)
+    p = Poller(Settings(concurrency=CONCURRENCY), sink, "bench")
+    targets = [Target(ip) for ip in ips]
+    out: dict = {"miners": len(ips), "state_projection": sink.project is not None}
+    for phase in ("cold", "warm"):
+        t0, c0 = time.perf_counter(), _cpu()
+        st = await p.run_cycle(targets)
+        out[phase] = {
+            "wall_s": round(time.perf_counter() - t0, 3),
+            "cpu_s": round(_cpu() - c0, 3),
+            "ok": st.ok,
+            "failed": st.failed,
+            "reasons": dict(st.reasons),
+        }
+    p.close()
+    out["events_bytes"] = os.path.getsize(os.path.join(work, "events.log"))
+    out["peak_rss_mb"] = round(_rss_mb(), 1)
+    return out
+
+
+async def _pyasic(ips: list[str]) -> dict:
+    import logging
+    import warnings
+
+    warnings.simplefilter("ignore")
+    logging.disable(logging.WARNING)
+    from pyasic.miners.data import DataOptions
+    from pyasic.miners.factory import MinerFactory
+
+    from minectl_py.miner.api import raise_fd_limit
+
+    raise_fd_limit(8 * len(ips) + 1024)
+    want = [
+        DataOptions.HASHRATE,
+        DataOptions.EXPECTED_HASHRATE,
+        DataOptions.HASHBOARDS,
+        DataOptions.FANS,
+        DataOptions.POOLS,
+        DataOptions.UPTIME,
+        DataOptions.FW_VERSION,
+        DataOptions.MAC,
+    ]
+    sem = asyncio.Semaphore(PYASIC_CONCURRENCY)
+    factory = MinerFactory()
+
+    async def ident(ip: str) -> Any:
+        async with sem:
+            return await factory.get_miner(ip)
+
+    t0, c0 = time.perf_counter(), _cpu()
+    miners = [m for m in await asyncio.gather(*(ident(ip) for ip in ips)) if m is not None]
+    t1, c1 = time.perf_counter(), _cpu()
+
+    async def one(m: Any) -> bool:
+        async with sem:
+            try:
+                d = await m.get_data(include=want)
+            except Exception:  # pyasic raises on miners it cannot read
+                return False
+            return d.hashrate is not None and bool(d.hashboards)
+
+    oks = await asyncio.gather(*(one(m) for m in miners))
+    t2, c2 = time.perf_counter(), _cpu()
+    return {
+        "miners": len(ips),
+        "identified": len(miners),
+        "ok": sum(oks),
+        "identify": {"wall_s": round(t1 - t0, 3), "cpu_s": round(c1 - c0, 3)},
+        "fetch": {"wall_s": round(t2 - t1, 3), "cpu_s": round(c2 - c1, 3)},
+        "total": {"wall_s": round(t2 - t0, 3), "cpu_s": round(c2 - c0, 3)},
+        "peak_rss_mb": round(_rss_mb(), 1),
+    }
+
+
+def _child(kind: str, ips: list[str], work: str) -> dict:
+    ipfile = os.path.join(work, f"ips-{kind}-{len(ips)}.json")
+    Path(ipfile).write_text(json.dumps(ips))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.bench_poll", kind, ipfile, work],
+        env=env,
+        capture_output=True,
+        timeout=900,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{kind} run failed: {out.stderr.decode()[-2000:]}")
+    return json.loads(out.stdout.decode().strip().splitlines()[-1])
+
+
+def _start_sim(n: int, base: str, http: bool, work: str, name: str) -> tuple[subprocess.Popen, list[str]]:
+    ready = os.path.join(work, f"ready-{name}.json")
+    cmd = [sys.executable, "-m", "minectl_py", "sim", "run", "--miners", str(n), "--base-ip", base]
+    cmd += ["--mix", "s19=4,s9=1", "--seed", "1", "--no-ssh"]
+    cmd += ["--http-port", "80"] if http else ["--no-http"]
+    cmd += ["--control", os.path.join(work, f"sim-{name}.sock"), "--ready-file", ready]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while not os.path.exists(ready):
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise RuntimeError(f"simulator did not start: {proc.stderr.read().decode()[-1000:] if proc.stderr else ''}")
+        time.sleep(0.1)
+    return proc, json.loads(Path(ready).read_text())["miners"]
+
+
+def run(quick: bool) -> dict:
+    sizes = [200, 500] if quick else [1000, 5000, 10000]
+    n_pyasic = 200 if quick else 1000
+    work = tempfile.mkdtemp(prefix="minectl-bench-poll-")
+    # two simulator processes: the first n_pyasic miners with HTTP (pyasic reads S19 boards
+    # over HTTP), the rest API only, so each stays under a 20,000 open-file hard limit
+    sims: list[subprocess.Popen] = []
+    try:
+        sim, ips = _start_sim(n_pyasic, BASE_IP, True, work, "a")
+        sims.append(sim)
+        from minectl_py.sim.spec import addresses
+
+        sim, more = _start_sim(max(sizes) - n_pyasic, addresses(ips[-1], 2)[1], False, work, "b")
+        sims.append(sim)
+        ips += more
+    except BaseException:
+        for p in sims:
+            p.kill()
+        raise
+    res: dict = {
+        "cpus": os.cpu_count(),
+        "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
+        "simulator": {"miners": len(ips), "processes": 2, "mix": "s19=4,s9=1", "http_miners": n_pyasic},
+        "concurrency": CONCURRENCY,
+    }
+    try:
+        for n in sizes:
+            sub = os.path.join(work, f"ours-{n}")
+            os.makedirs(sub)
+            res[f"ours_{n}"] = _child("ours", ips[:n], sub)
+            shutil.rmtree(sub, ignore_errors=True)
+        res[f"pyasic_{n_pyasic}"] = py = _child("pyasic", ips[:n_pyasic], work)
+    finally:
+        for sim in sims:
+            sim.send_signal(signal.SIGTERM)
+        for sim in sims:
+            try:
+                sim.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                sim.kill()
+        shutil.rmtree(work, ignore_errors=True)
+    res["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    ours = res[f"ours_{n_pyasic}"]
+    if not py["ok"] or not ours["cold"]["ok"]:
+        raise RuntimeError(f"nothing polled: {json.dumps(res)[:3000]}")
+    res["ratio_cold_vs_pyasic_total"] = round(
+        (ours["cold"]["ok"] / ours["cold"]["wall_s"]) / (py["ok"] / py["total"]["wall_s"]), 2
+    )
+    res["ratio_warm_vs_pyasic_fetch"] = round(
+        (ours["warm"]["ok"] / ours["warm"]["wall_s"]) / (py["ok"] / py["fetch"]["wall_s"]), 2
+    )
+    if not quick:
+        res["floors"] = {
+            "5000_le_10s": res["ours_5000"]["cold"]["wall_s"] <= 10.0,
+            "10000_le_20s": res["ours_10000"]["cold"]["wall_s"] <= 20.0,
+            "rss_le_300mb": max(res[f"ours_{n}"]["peak_rss_mb"] for n in sizes) <= 300.0,
+            "pyasic_ratio_ge_3": res["ratio_cold_vs_pyasic_total"] >= 3.0,
+        }
+    return res
+
+
+def _main() -> int:
+    kind, ipfile, work = sys.argv[1:4]
+    ips = json.loads(Path(ipfile).read_text())
+    out = asyncio.run(_ours(ips, work) if kind == "ours" else _pyasic(ips))
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

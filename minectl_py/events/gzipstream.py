@@ -1,0 +1,87 @@
+"""Decompressing (multi-member) gzip event files chunk by chunk, tolerant of truncation.
+
+The bytes returned do not depend on how the input is chunked, even for a corrupt member, so
+a full scan and a seek to a member (the temporal index) see the same text.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, BinaryIO
+
+CHUNK = 1 << 20
+
+
+class GzipStream:
+    """Decompress a (multi-member) gzip stream chunk by chunk.
+
+    Unlike :class:`gzip.GzipFile` it tolerates a truncated last member (a file fluentd is
+    still appending to): what decompressed cleanly is returned, then EOF, and
+    ``truncated`` is set.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self._d = zlib.decompressobj(wbits=31)
+        self._fed = False  # has the current member's decompressor seen input?
+        self._eof = False
+        self.truncated = False
+
+    def read(self, n: int = CHUNK) -> bytes:
+        while not self._eof:
+            buf = self.raw.read(CHUNK // 4)
+            if not buf:
+                self._eof = True
+                if self._fed and not self._d.eof:
+                    self.truncated = True
+                return self._d.flush() if not self._d.eof else b""
+            out = self._feed(buf)
+            if out:
+                return out
+        return b""
+
+    def _feed(self, buf: bytes) -> bytes:
+        out = []
+        while buf:
+            if not self._fed:
+                buf = buf.lstrip(b"\0")  # zero padding between or after members
+                if not buf:
+                    break
+            self._fed = True
+            saved = self._d.copy()
+            try:
+                out.append(self._d.decompress(buf))
+            except zlib.error:
+                out.append(salvage(saved, buf))  # corrupt member: keep what inflated, report it
+                self.truncated = True
+                self._eof = True
+                break
+            if not self._d.eof:
+                break
+            buf = self._d.unused_data
+            self._d = zlib.decompressobj(wbits=31)
+            self._fed = False
+        return b"".join(out)
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def salvage(d: Any, buf: bytes) -> bytes:
+    """What ``d`` inflates from ``buf`` before the byte that makes zlib fail.
+
+    ``decompress`` returns nothing when it raises, so how much of a corrupt member survives
+    would depend on how the input was chunked; feeding byte by byte makes it exact, so a
+    scan from the file's start and a seek to a member give the same records."""
+    out = []
+    for i in range(len(buf)):
+        try:
+            out.append(d.decompress(buf[i : i + 1]))
+        except zlib.error:
+            break
+        if d.eof:
+            break
+    return b"".join(out)
+
+
+__all__ = ["GzipStream", "salvage"]

@@ -36,7 +36,8 @@ echo "miners: all $N leased" >&2
   while [ "$i" -le "$N" ]; do
     addr=$(ip -4 -o addr show dev "m$i" | awk '{print $4}' | cut -d/ -f1)
     set -- $PERS; shift $((i % 3)); p=$1
-    printf '  - {ip: %s, mac: "%s", hostname: sim-%d, personality: %s}\n' "$addr" "$(printf '02:4d:a0:00:00:%02x' "$i")" "$i" "$p"
+    f=""; [ $((i % 10)) -eq 0 ] && [ "$i" -le 20 ] && f=", faults: [low_hashrate]"   # 2 underperformers
+    printf '  - {ip: %s, mac: "%s", hostname: sim-%d, personality: %s%s}\n' "$addr" "$(printf '02:4d:a0:00:00:%02x' "$i")" "$i" "$p" "$f"
     i=$((i + 1))
   done
 } > "$D/fleet.yaml.tmp"

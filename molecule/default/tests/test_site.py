@@ -151,7 +151,9 @@ def test_ssh_from_the_mine_lan_is_refused():
 
 def _shipper(vpn_ip: str) -> None:
     if CENTRAL.run("systemctl is-active mapp-ship").rc != 0:
-        CENTRAL.check_output(f"systemd-run --unit mapp-ship /usr/local/sbin/mapp-ship-events {vpn_ip}")
+        # restarted if the SSH session drops (e.g. sshd restarted); the reducer's upserts make re-sent events harmless
+        unit = "--unit mapp-ship -p Restart=always -p RestartSec=2"
+        CENTRAL.check_output(f"systemd-run {unit} /usr/local/sbin/mapp-ship-events {vpn_ip}")
 
 
 def _mysql(sql: str, ds: dict) -> list[str]:

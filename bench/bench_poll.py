@@ -168,7 +168,8 @@ def _child(kind: str, ips: list[str], work: str) -> dict:
 def _start_sim(n: int, base: str, http: bool, work: str, name: str) -> tuple[subprocess.Popen, list[str]]:
     ready = os.path.join(work, f"ready-{name}.json")
     cmd = [sys.executable, "-m", "minectl_py", "sim", "run", "--miners", str(n), "--base-ip", base]
-    cmd += ["--mix", "s19=4,s9=1", "--seed", "1", "--no-ssh"]
+    seed = "1" if name == "a" else "2"  # MACs embed the seed: distinct across the two processes
+    cmd += ["--mix", "s19=4,s9=1", "--seed", seed, "--no-ssh"]
     cmd += ["--http-port", "80"] if http else ["--no-http"]
     cmd += ["--control", os.path.join(work, f"sim-{name}.sock"), "--ready-file", ready]
     env = dict(os.environ, PYTHONPATH=str(ROOT))

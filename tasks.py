@@ -111,3 +111,39 @@ def molecule_(c: Context, roles: str = "", command: str = "test") -> None:
     """Each role's Molecule scenario in podman containers (builds wheel, images, collection first)."""
     names = " ".join(r for r in roles.split(",") if r)
     c.run(f"{PY} -m scripts.molecule_run --command {command} {names}", env=_env(), pty=False)
+
+
+@task(
+    help={
+        "inputs": "event files or globs, space-separated (default: the site log)",
+        "name": "reduction: hashrate, availability, states, temperature, leases, timeline, underperformers, all",
+        "db": "databases, comma-separated: FILE.sqlite, mysql://..., influx://... (default: print)",
+        "inventory": "site CSV mac,name,rack,shelf,position,model",
+        "report": "write PNG plots and index.html into this directory",
+        "since": "only events at or after this time (e.g. 2h, 2018-07-04T00:00-0700)",
+        "until": "only events before this time",
+        "extra": "more minectl reduce arguments",
+    }
+)
+def reduce(
+    c: Context,
+    inputs: str = "",
+    name: str = "",
+    db: str = "",
+    inventory: str = "",
+    report: str = "",
+    since: str = "",
+    until: str = "",
+    extra: str = "",
+) -> None:
+    """Replay event files into views (tables, SQLite, MariaDB, InfluxDB) and plots: minectl reduce."""
+    import shlex
+
+    args = [name] if name else []
+    args += shlex.split(inputs)
+    for u in filter(None, (x.strip() for x in db.split(","))):
+        args += ["--db", u]
+    for opt, val in (("--inventory", inventory), ("--report", report), ("--since", since), ("--until", until)):
+        if val:
+            args += [opt, val]
+    c.run(f"{PY} -m minectl_py reduce {shlex.join(args)} {extra}", env=_env(), pty=False)

@@ -6,7 +6,9 @@ sick in assorted ways so alerts, pending timers and action ladders are exercised
 
 * ``load_s``: reading every miner's record from the state directory (the baseline);
 * ``cycle_s``: a full service cycle in dry-run (load + facts + the engine), steady state
-  (after the first cycles raised what there is to raise), median of N;
+  (after the first cycles raised what there is to raise), median of N; records that did not
+  change since the last cycle reuse their facts (the usual case: cycles every 5 s, polls every 60 s);
+* ``cycle_all_changed_s``: the same when every record changed (right after a poll pass);
 * ``engine_s``: facts + engine alone (no file reading), median of N.
 
 Floor (issue #10): a cycle in 1 s or less.
@@ -148,6 +150,13 @@ def run(quick: bool = False) -> dict[str, Any]:
             t0 = time.perf_counter()
             svc.cycle()
             cycles.append(time.perf_counter() - t0)
+        changed = []
+        for _ in range(reps):  # as right after a poll pass: every record changed, no facts reused
+            clock[0] += 5
+            svc._facts.clear()
+            t0 = time.perf_counter()
+            svc.cycle()
+            changed.append(time.perf_counter() - t0)
         svc.close()
 
         # facts + engine alone on records already in memory
@@ -170,6 +179,9 @@ def run(quick: bool = False) -> dict[str, Any]:
         "load_s": round(load_s, 4),
         "cycle_s": round(cycle_s, 4),
         "cycle_min_s": round(min(cycles), 4),
+        "cycle_all_changed_s": round(statistics.median(changed), 4),
+        "cycle_all_changed_min_s": round(min(changed), 4),
+        "all_changed_vs_load": round(statistics.median(changed) / load_s, 2),
         "load_min_s": round(min(load), 4),
         "engine_s": round(statistics.median(engine), 4),
         "first_cycle_s": round(first_s, 4),
@@ -179,7 +191,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "actions_at_hold": len(rep1.requests),
         "floor_cycle_s": 1.0,
         "loadavg_1m": round(os.getloadavg()[0], 2),
-        "ok": cycle_s <= 1.0,
+        "ok": max(cycle_s, statistics.median(changed)) <= 1.0,
     }
 
 

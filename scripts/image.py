@@ -74,6 +74,12 @@ MOLECULE_PACKAGES = [
     "influxdb",
     "influxdb-client",
     "gpg",
+    "python3-yaml",
+    # test-only helpers: a DHCP client, dig and ping for the scenarios' other side
+    "isc-dhcp-client",
+    "dnsutils",
+    "iputils-ping",
+    "curl",
 ]
 
 #: Units that cannot work in a container and only make ``is-system-running`` degraded.

@@ -12,15 +12,18 @@ import queue
 import threading
 from typing import Any
 
+from minectl_py.events.gzipstream import GzipStream
+
 #: Chunks decompressed ahead (each up to a few MiB of text).
 DEPTH = 4
 
 
-class ReadAhead:
+class ReadAhead(GzipStream):
     """``read()`` chunks of ``stream`` produced by a daemon thread; ``truncated`` is the
-    wrapped stream's, valid once ``read()`` has returned ``b""``."""
+    wrapped stream's, valid once ``read()`` has returned ``b""``. A :class:`GzipStream` to its
+    users (``isinstance`` checks keep working)."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any) -> None:  # GzipStream.__init__ not called: `stream` does the work
         self.stream = stream
         self._q: queue.Queue[bytes | BaseException] = queue.Queue(DEPTH)
         self._stop = threading.Event()
@@ -49,7 +52,7 @@ class ReadAhead:
             self._done = True
         return item
 
-    @property
+    @property  # type: ignore[override]
     def truncated(self) -> bool:
         return bool(getattr(self.stream, "truncated", False))
 

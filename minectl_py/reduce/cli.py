@@ -48,6 +48,7 @@ Examples:
   minectl reduce hashrate --view hashrate_rack --inventory site.csv data.20180704.log.gz
   minectl reduce all --since 2h --db mysql://reducer@localhost/minectl
   minectl reduce all --follow --db influx://127.0.0.1:8086/minectl
+  minectl reduce 'data.2018070*.log.gz' --inventory site.csv --report report/   # plots + index.html
 """
 
 
@@ -87,6 +88,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--lateness", default="5m", metavar="DUR", help="how late a record may arrive (default 5m)")
     p.add_argument("--underperform", type=float, default=90.0, metavar="PCT", help="threshold, %% of nominal")
     p.add_argument("--stats", action="store_true", help="print a JSON summary of what was read on stderr")
+    p.add_argument("--report", metavar="DIR", help="also write PNG plots and index.html (all views; DIR/views.sqlite)")
     return p
 
 
@@ -138,6 +140,15 @@ def main(argv: list[str], prog: str = "minectl reduce", command: str = "reduce")
     else:  # no NAME: every view into databases, or the site's hashrate printed
         a.name = "all" if (a.db or a.mysql or a.influx) else "hashrate"
     a.db += a.mysql + [_influx_url(u) for u in a.influx]
+    report_db = None
+    if a.report:
+        a.name = "all"
+        report_db = next((u for u in a.db if u.endswith((".sqlite", ".db")) or u.startswith("sqlite:")), None)
+        if report_db is None:
+            os.makedirs(a.report, exist_ok=True)
+            report_db = os.path.join(a.report, "views.sqlite")
+            a.db.append(report_db)
+        report_db = report_db.removeprefix("sqlite:")
     try:
         lateness = int(parse_duration_ms(a.lateness) // 1000)
         inv = Inventory.from_csv(a.inventory) if a.inventory else Inventory()
@@ -192,6 +203,14 @@ def main(argv: list[str], prog: str = "minectl reduce", command: str = "reduce")
                 print(f"{prog}: {e}", file=sys.stderr)
                 rc = rc or 1
     _report(prog, a, stats, ctx, eng)
+    if rc == 0 and report_db is not None:
+        from minectl_py.reduce.report import build
+
+        try:
+            print(f"{prog}: report: {build(report_db, a.report)}", file=sys.stderr)
+        except (ValueError, OSError) as e:
+            print(f"{prog}: report: {e}", file=sys.stderr)
+            rc = 1
     return rc
 
 

@@ -373,6 +373,12 @@ def _relink(site: _Site, sub: str, mac: str, old: str | None, new: str | None, w
         other = _load(site, cur[len(MINERS) + 4 :])
         if other.get("name") == new:
             return
+    if cur is None:
+        try:
+            os.symlink(target, path)
+            return
+        except FileExistsError:  # appeared meanwhile (or a dangling entry): replace below
+            pass
     tmp = os.path.join(d, f".{new}.tmp")
     _unlink(tmp)
     os.symlink(target, tmp)
@@ -394,6 +400,46 @@ def _store(site: _Site, mac: str, cur: dict[str, Any], new: dict[str, Any] | Non
         return
     if new == cur:
         return
+    if not cur and _create(site, d, new):
+        site.cache.pop(mac, None)
+    else:
+        _update(site, mac, d, cur, new)
+    oi, ni = link_ip(cur), link_ip(new)
+    if oi != ni:
+        _relink(site, BY_IP, mac, oi, ni)
+    on, nn = link_name(cur), link_name(new)
+    if on != nn or (cur.get("name") != new.get("name")):
+        _relink(site, BY_NAME, mac, on, nn, weak=not new.get("name"))
+
+
+def _create(site: _Site, d: str, new: dict[str, Any]) -> bool:
+    """A new miner: its files written straight into ``.<mac>.new``, then the folder renamed
+    into place (readers see no folder or a whole one; no per-file temp + rename)."""
+    if os.path.lexists(d):
+        return False
+    tmpd = os.path.join(site.miners, f".{os.path.basename(d)}.new")
+    if os.path.lexists(tmpd):  # left by a crash
+        for e in os.scandir(tmpd):
+            os.unlink(e.path)
+    else:
+        os.mkdir(tmpd, 0o755)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    for k, v in new.items():
+        fd = os.open(os.path.join(tmpd, k), flags, 0o644)
+        try:
+            os.write(fd, (render(k, v) + "\n").encode("utf-8", "replace"))
+        finally:
+            os.close(fd)
+    fd = os.open(os.path.join(tmpd, MINER_JSON), flags, 0o644)
+    try:
+        os.write(fd, fastjson.dumps(new, sort_keys=True) + b"\n")
+    finally:
+        os.close(fd)
+    os.rename(tmpd, d)
+    return True
+
+
+def _update(site: _Site, mac: str, d: str, cur: dict[str, Any], new: dict[str, Any]) -> None:
     if not cur:
         os.makedirs(d, mode=0o755, exist_ok=True)
     for k, v in new.items():
@@ -404,12 +450,6 @@ def _store(site: _Site, mac: str, cur: dict[str, Any], new: dict[str, Any] | Non
             _unlink(os.path.join(d, k))
     st = _write(d, MINER_JSON, fastjson.dumps(new, sort_keys=True) + b"\n")
     site.cache[mac] = ((st.st_ino, st.st_mtime_ns, st.st_size), new)
-    oi, ni = link_ip(cur), link_ip(new)
-    if oi != ni:
-        _relink(site, BY_IP, mac, oi, ni)
-    on, nn = link_name(cur), link_name(new)
-    if on != nn or (cur.get("name") != new.get("name")):
-        _relink(site, BY_NAME, mac, on, nn, weak=not new.get("name"))
 
 
 def miner_of(site_or_dir: _Site | str, rec: dict[str, Any]) -> str | None:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -29,6 +32,7 @@ from tests.conftest import run_minectl
 pytestmark = pytest.mark.integration
 
 T0 = 1_800_000_000.0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Clock:
@@ -251,3 +255,52 @@ def test_unchanged_records_still_age(site: Path):
     assert [(e["rule"], e["state"]) for e in rep.events if e["cmd"] == "alert"] == [("stale", "raised")]
     assert rep.events[-1]["values"] == {"age": 660}
     svc.close()
+
+
+def test_rules_check_cli(tmp_path: Path):
+    ok = run_minectl("rules", "check", str(ROOT / "files" / "rules" / "example.yml"))
+    assert ok.returncode == 0 and b": ok: " in ok.stdout
+    bad = tmp_path / "bad.yml"
+    bad.write_text("rules:\n  - name: hot\n    when: temp_max >> 90\n    colour: red\n")
+    p = run_minectl("rules", "check", str(bad))
+    assert p.returncode == 2
+    err = p.stderr.decode()
+    assert f"{bad}:3: rules[0].when: at column 11" in err and f"{bad}:4: rules[0].colour: unknown key" in err
+    doc = json.loads(run_minectl("rules", "check", "--json", str(bad)).stdout)
+    assert doc["ok"] is False and [x["line"] for x in doc["problems"]] == [3, 4]
+    assert run_minectl("rules", "check", str(tmp_path / "none.yml")).returncode == 2
+
+
+def test_service_process_runs_stops_on_sigterm_and_restarts_without_refiring(site: Path, tmp_path: Path):
+    write_miner(site / "state", "02:00:00:00:00:01", temp_max=99)
+    rules = tmp_path / "rules.yml"
+    rules.write_text("rules:\n  - name: hot\n    when: temp_max > 90\n    for: 0s\n")
+    env = {
+        "MINECTL_EVENTS": str(site / "events" / "events.log"),
+        "MINECTL_STATE_DIR": str(site / "state"),
+        "MINECTL_RULES": str(rules),
+        "MINECTL_CONFIG_DIR": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+    }
+    for _ in range(2):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "minectl_py", "rules", "run", "--interval", "0.2s"],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if (site / "events" / "events.log").exists() and any(r["cmd"] == "alert" for r in events(site)):
+                    break
+                time.sleep(0.1)
+            time.sleep(1)  # a few more cycles
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0, proc.stderr.read().decode()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    alerts = [r for r in events(site) if r["cmd"] == "alert"]
+    assert [(a["rule"], a["state"]) for a in alerts] == [("hot", "raised")]  # once, across cycles and a restart

@@ -210,3 +210,17 @@ def test_root_created_log_files_belong_to_the_directory_owner(tmp_path):
     for name in ("events.log", ".events.log.lock"):
         st = os.stat(d / name)
         assert (st.st_uid, st.st_gid) == (65534, 65534), name
+
+
+def test_read_ahead_is_still_a_gzip_stream_for_other_readers(tmp_path, monkeypatch):
+    from minectl_py.events import reader
+
+    p = tmp_path / "t.log.gz"
+    p.write_bytes(gzip.compress(SEED)[:-5])
+    monkeypatch.setattr(reader, "READ_AHEAD_BYTES", 1)
+    s = reader.open_binary(str(p))
+    assert isinstance(s, reader.GzipStream)
+    while s.read():
+        pass
+    assert s.truncated
+    s.close()

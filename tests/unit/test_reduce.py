@@ -238,3 +238,23 @@ def test_hostile_strings_are_cleaned():
     out, _ = reduce(recs, ["timeline"])
     (row,) = out.rows["timeline"]
     assert row[5] == "evil[31mname" and "\x1b" not in row[9] and "\x07" not in row[9]
+
+
+def test_report_writes_plots_and_one_html_page(tmp_path, inv_csv):
+    recs = D.site(minutes=30)
+    recs.append(D.lease(D.T0 + 5, D.MACS[0], "old", hostname="<script>x</script>"))
+    p = D.write(tmp_path / "in.log.gz", recs, gz=True)
+    out = tmp_path / "report"
+    r = run_minectl("reduce", str(p), "--report", str(out))
+    assert r.returncode == 0, r.stderr
+    for name in ("hashrate.png", "racks.png", "temperatures.png", "availability.png"):
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    page = (out / "index.html").read_text()
+    assert page.count("<img ") == 4 and "<script>" not in page
+    assert "ops: reboot" in page and "00:0e:00:00:00:02" in page  # timeline and the worst miner
+    bad = tmp_path / "empty.sqlite"
+    bad.write_bytes(b"")
+    from minectl_py.reduce.report import main as report_main
+
+    assert report_main([str(bad), str(tmp_path / "r2")]) == 2

@@ -1,0 +1,61 @@
+"""The metrics role's real effect: MariaDB and InfluxDB serving on loopback only, users, provisioning."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+testinfra_hosts = ["podman://mctl-metrics"]
+
+
+def test_mariadb_serves_on_loopback_only(host):
+    assert host.service("mariadb").is_running and host.service("mariadb").is_enabled
+    assert host.socket("tcp://127.0.0.1:3306").is_listening
+    assert not host.socket("tcp://0.0.0.0:3306").is_listening
+
+
+def test_mariadb_users_can_do_what_they_should(host):
+    rw = "mariadb -h 127.0.0.1 -u minectl -pmolecule-TEST-ONLY-rw minectl"
+    ro = "mariadb -h 127.0.0.1 -u grafana -pmolecule-TEST-ONLY-ro minectl"
+    assert host.run(f"{rw} -e 'CREATE TABLE IF NOT EXISTS t_probe (x INT); INSERT INTO t_probe VALUES (1)'").rc == 0
+    assert host.check_output(f"{ro} -N -e 'SELECT COUNT(*) FROM t_probe'") != ""
+    denied = host.run(f"{ro} -e 'INSERT INTO t_probe VALUES (2)'")
+    assert denied.rc != 0 and "denied" in denied.stderr
+    host.run(f"{rw} -e 'DROP TABLE t_probe'")
+    assert host.file("/etc/minectl-metrics/mariadb.sql").mode == 0o600
+
+
+def test_influxdb_serves_the_database_on_loopback_only(host):
+    assert host.service("influxdb").is_running and host.service("influxdb").is_enabled
+    assert host.socket("tcp://127.0.0.1:8086").is_listening
+    assert not host.socket("tcp://0.0.0.0:8086").is_listening
+    dbs = host.check_output("influx -format csv -execute 'SHOW DATABASES'").splitlines()
+    assert "databases,minectl" in dbs
+    rps = host.check_output("influx -format csv -execute 'SHOW RETENTION POLICIES ON minectl'")
+    assert "raw,2160h0m0s" in rps
+
+
+def test_grafana_provisioning_parses(host):
+    ds = yaml.safe_load(host.file("/etc/grafana/provisioning/datasources/minectl.yaml").content_string)
+    by_uid = {d["uid"]: d for d in ds["datasources"]}
+    assert by_uid["minectl-mysql"]["url"] == "127.0.0.1:3306"
+    assert by_uid["minectl-mysql"]["user"] == "grafana"
+    assert by_uid["minectl-mysql"]["secureJsonData"]["password"] == "molecule-TEST-ONLY-ro"
+    assert by_uid["minectl-influx"]["database"] == "minectl"
+    assert host.file("/etc/grafana/provisioning/datasources/minectl.yaml").mode == 0o640
+    prov = yaml.safe_load(host.file("/etc/grafana/provisioning/dashboards/minectl.yaml").content_string)
+    assert prov["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards/minectl"
+    for name in host.file("/var/lib/grafana/dashboards/minectl").listdir():
+        d = json.loads(host.file(f"/var/lib/grafana/dashboards/minectl/{name}").content_string)
+        assert d["uid"] and d["title"]
+
+
+def test_reducer_unit(host):
+    unit = host.file("/etc/systemd/system/minectl-reducer.service").content_string
+    assert "reduce all" in unit and "--follow" in unit and "User=minectl" in unit
+    assert "--db mysql://minectl@127.0.0.1:3306/minectl" in unit
+    assert "molecule-TEST-ONLY-rw" not in unit  # the password is in the env file only
+    assert host.file("/etc/minectl-metrics/reducer.env").mode == 0o600
+    if host.run("/opt/minectl/venv/bin/python -c 'import minectl_py.reduce.cli'").rc == 0:
+        assert host.service("minectl-reducer").is_running

@@ -409,3 +409,21 @@ def test_a_removed_rule_clears_its_alerts():
     assert [(e["rule"], e["state"]) for e in out.events if e["cmd"] == "alert"] == [("hot", "cleared")]
     assert not any(k[0] == "hot" for k in r2.state.tracks)
     assert r2.cycle(hot, T0 + 4 * MIN).events == []
+
+
+def test_a_scheduled_maintenance_window():
+    r = Run()
+    win = model.Silence.new(
+        "test", at_ms=T0, state="set", selector="rack:r*", from_ms=T0 + 30 * MIN, until_ms=T0 + 90 * MIN
+    ).to_record()
+    r.state.apply(win)
+    low = fleet(over={mac(5): {"hashrate_pct": 40, "rack": "R1"}, mac(6): {"hashrate_pct": 40, "rack": "R1"}})
+    r.at(0, low)
+    assert len(r.at(10, low).actions) == 2  # before the window: acted on
+    r.at(20, fleet())
+    r.at(25, low)
+    out = r.at(35, low)  # inside the window
+    assert out.actions == [] and out.count("rule", decision="silenced") == 2
+    assert out.notices == []
+    fresh = RuleState().apply_all([win, *r.log])
+    assert fresh.snapshot() == r.state.snapshot()

@@ -36,6 +36,13 @@ from minectl_py.sim.spec import FleetSpec, finish, from_flags
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BASE_IP = "127.60.0.1"
 SEED = 7
+MODELS = {
+    "s9": "Antminer S9",
+    "s19": "Antminer S19 Pro",
+    "btminer": "Whatsminer M30S",
+    "bosminer": "Antminer S19",
+    "cgminer": "Generic SHA256 ASIC",
+}
 FAULTS = [("hot", 0), ("hot", 7), ("low_hashrate", 3), ("low_hashrate", 11), ("fan_failed", 5), ("dead", 9)]
 
 
@@ -113,7 +120,7 @@ def write_inventory(site: Site, spec: FleetSpec) -> Path:
                     f"R{rack + 1:02d}",
                     shelf + 1,
                     pos + 1,
-                    m.personality,
+                    MODELS.get(m.personality, m.personality),
                 ]
             )
     return path
@@ -190,7 +197,7 @@ def demo_rules(site: Site, spec: FleetSpec) -> Path:
 
 def up(site: Site, n: int, base_ip: str, keep_running: bool) -> int:
     site.stop_all()
-    for sub in ("events", "state", "config", "report"):
+    for sub in ("events", "state", "config", "report", "dhcp-hosts"):
         shutil.rmtree(site.dir / sub, ignore_errors=True)
     site.events.parent.mkdir(parents=True)
     site.state.mkdir()
@@ -217,7 +224,7 @@ def up(site: Site, n: int, base_ip: str, keep_running: bool) -> int:
 
     say("3. the site inventory: racks, shelves, positions")
     inv = write_inventory(site, spec)
-    site.minectl("inventory", "apply", str(inv), check=False)
+    site.minectl("inventory", "apply", str(inv), "--hostsdir", str(site.dir / "dhcp-hosts"))
 
     say("4. the poller: a first pass over every miner")
     poll(site)

@@ -49,6 +49,7 @@ class _Open:
         self.pos = 0
         self.partial = b""
         self.lines = 0
+        self.skip = False  # drop text up to the first LF (we started inside a line)
 
     def close(self) -> None:
         os.close(self.fd)
@@ -59,6 +60,21 @@ def _open(path: str) -> _Open | None:
         return _Open(path, os.open(path, os.O_RDONLY | os.O_CLOEXEC))
     except FileNotFoundError:
         return None
+
+
+def _skip_history(f: _Open) -> None:
+    """Follow from now: start at the end, counting the lines before it (so reports name the
+    right line) and skipping the rest of a line we start inside of."""
+    size = os.fstat(f.fd).st_size
+    pos = 0
+    while pos < size:
+        data = os.pread(f.fd, min(_CHUNK, size - pos), pos)
+        if not data:
+            break
+        f.lines += data.count(b"\n")
+        pos += len(data)
+    f.pos = pos
+    f.skip = pos > 0 and os.pread(f.fd, 1, pos - 1) != b"\n"
 
 
 def _ino(path: str) -> int | None:
@@ -113,6 +129,12 @@ class Follower:
             if not data:
                 return
             f.pos += len(data)
+            if f.skip:
+                nl = data.find(b"\n")
+                if nl < 0:
+                    continue
+                data, f.skip = data[nl + 1 :], False
+                f.lines += 1
             data = f.partial + data
             cut = data.rfind(b"\n") + 1
             f.partial = data[cut:]
@@ -149,7 +171,7 @@ class Follower:
                 self.seen.update(i for i in map(_ino, older) if i is not None)
                 yield from self._batch(older)
             else:
-                f.pos = os.fstat(f.fd).st_size
+                _skip_history(f)
         last_ino: int | None = None
         if f is None:  # no live file yet: segments that appear from now on are new
             older = segments(self.live)

@@ -232,6 +232,7 @@ class Silence(Event):
     state: str  # set | cleared
     selector: str = ""
     until_ms: int | None = None
+    from_ms: int | None = None  # a window scheduled ahead starts here (none: at once)
     rule: str | None = None  # only this rule (none: every rule)
     user: str = ""
     reason: str = ""

@@ -53,6 +53,16 @@ def _time(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _start(text: str) -> int:
+    t = text.strip()
+    try:
+        if t.startswith("+"):
+            return record.now_ms() + parse_duration_ms(t[1:])
+        return parse_time_ms(t)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def main(argv: list[str], prog: str = "minectl rules", command: str = "rules") -> int:
     if command == "alerts":
         return alerts_main(argv, prog)
@@ -186,7 +196,7 @@ def run(a: argparse.Namespace, prog: str) -> int:
             failed = [x for x in rep.actions + rep.notified if x.get("result") not in ("ok", "dry_run")]
             if failed:
                 rc = EXIT_PARTIAL
-            _report(rep, a.json, a.dry_run)
+            _report(rep, a.json, a.dry_run, rs)
             if a.once or stop["now"]:
                 break
             deadline = time.monotonic() + a.interval / 1000
@@ -202,7 +212,7 @@ def run(a: argparse.Namespace, prog: str) -> int:
     return rc if a.once else EXIT_OK
 
 
-def _report(rep: Any, as_json: bool, dry_run: bool) -> None:
+def _report(rep: Any, as_json: bool, dry_run: bool, rs: ruleset.RuleSet | None = None) -> None:
     if as_json:
         print(
             json.dumps(
@@ -237,6 +247,14 @@ def _report(rep: Any, as_json: bool, dry_run: bool) -> None:
             )
         elif e["cmd"] == "rule" and e["decision"] not in ("pending", "ok"):
             lines.append(f"{e['decision']:<11} {e['rule']:<16} {_safe(who):<20} {_safe(e.get('detail'))}")
+    pending: dict[str, int] = {}
+    for e in rep.events:
+        if e["cmd"] == "rule" and e["decision"] == "pending":
+            pending[e["rule"]] = pending.get(e["rule"], 0) + 1
+    for name, n in sorted(pending.items()):
+        r = rs.rule(name) if rs is not None else None
+        after = f"; alert if it still holds after {_age(r.hold_ms)}" if r is not None and r.hold_ms else ""
+        lines.append(f"{'pending':<11} {name:<16} {n} miner(s) started to match{after}")
     for x in rep.actions:
         lines.append(
             f"action {x.get('action')} {x.get('result')} "
@@ -388,6 +406,8 @@ selectors:
 examples:
   minectl silence rack:R12 --for 2h --reason "PDU swap"
   minectl silence r12-s03-p07 --for 30m --rule low-hashrate
+  minectl silence rack:R3* --from 2026-11-28T02:00 --for 4h --reason "firmware upgrade"
+  minectl silence all --from +8h --for 1h
   minectl silence --list
   minectl silence --clear 3f2a...            (an id from --list, or its first 8+ digits)
   minectl silence --clear rack:R12           (every silence with that selector)
@@ -406,6 +426,12 @@ def silence_main(argv: list[str], prog: str) -> int:
     )
     ap.add_argument("selector", nargs="*", help="which miners (see below)")
     ap.add_argument("--for", dest="duration", type=_duration, help="how long (e.g. 30m, 2h, 1d)")
+    ap.add_argument(
+        "--from",
+        dest="start",
+        type=_start,
+        help="start later: a time (2026-11-28T02:00, UTC unless a zone is given) or +DURATION (+8h)",
+    )
     ap.add_argument("--rule", help="only this rule (default: every rule)")
     ap.add_argument("--reason", default="", help="why (recorded)")
     ap.add_argument("--list", action="store_true", help="list active silences")
@@ -443,20 +469,27 @@ def silence_main(argv: list[str], prog: str) -> int:
     if a.duration <= 0 or a.duration > 7 * 86_400_000:
         _err(prog, "--for must be more than 0 and at most 7d")
         return EXIT_USAGE
-    fields = {
+    start = now if a.start is None else a.start
+    if start < now - 60_000 or start > now + 30 * 86_400_000:
+        _err(prog, "--from must be from now up to 30 days ahead")
+        return EXIT_USAGE
+    fields: dict[str, Any] = {
         "state": "set",
         "selector": sel.text,
-        "until_ms": now + a.duration,
+        "until_ms": start + a.duration,
         "user": _user(),
         "reason": a.reason[:500],
     }
+    if a.start is not None:
+        fields["from_ms"] = start
     if a.rule:
         fields["rule"] = a.rule
     rec = record.make("silence", node, fields, at_ms=now)
     what = (
         f"silenced {sel.text}"
         + (f" for rule {a.rule}" if a.rule else "")
-        + f" until {format_ms(now + a.duration)} (id {rec['id'][:12]})"
+        + (f" from {format_ms(start)}" if a.start is not None else "")
+        + f" until {format_ms(start + a.duration)} (id {rec['id'][:12]})"
     )
     return _write(prog, live, [rec], what, a.json)
 
@@ -487,6 +520,7 @@ def list_silences(live: str, now: int, as_json: bool) -> int:
                         "user": s.user,
                         "reason": s.reason,
                         "set_ms": s.set_ms,
+                        "from_ms": s.from_ms or None,
                     }
                     for s in rows
                 ]
@@ -496,10 +530,12 @@ def list_silences(live: str, now: int, as_json: bool) -> int:
     if not rows:
         print("no active silences")
         return EXIT_OK
-    print(f"{'ID':<12} {'UNTIL':<20} {'LEFT':>6} {'RULE':<16} {'BY':<10} SELECTOR / REASON")
+    print(f"{'ID':<12} {'FROM':<20} {'UNTIL':<20} {'LEFT':>6} {'RULE':<16} {'BY':<10} SELECTOR / REASON")
     for s in rows:
+        start = format_ms(s.from_ms) if s.from_ms > now else "now"
         print(
-            f"{s.id[:12]:<12} {format_ms(s.until_ms):<20} {_age(s.until_ms - now):>6} {_safe(s.rule or '*', 16):<16} "
-            f"{_safe(s.user, 10):<10} {_safe(s.selector.text, 40)}  {_safe(s.reason, 40)}"
+            f"{s.id[:12]:<12} {start:<20} {format_ms(s.until_ms):<20} {_age(s.until_ms - now):>6} "
+            f"{_safe(s.rule or '*', 16):<16} {_safe(s.user, 10):<10} "
+            f"{_safe(s.selector.text, 40)}  {_safe(s.reason, 40)}"
         )
     return EXIT_OK

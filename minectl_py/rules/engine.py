@@ -134,9 +134,31 @@ class Engine:
         st.prune(now_ms)
         acting = st.acting(now_ms, lim.settle_ms)
         budget = [lim.max_acting - len(acting)]
+        self._retired(out, now_ms)
         for rule in self.rules.rules:
             self._rule_cycle(out, rule, miners, now_ms, acting, budget)
         return out
+
+    def _retired(self, out: Outcome, now_ms: int) -> None:
+        """Rules no longer in the file (removed or renamed): end their episodes and alerts."""
+        st = self.state
+        names = {r.name for r in self.rules.rules}
+        detail = "the rule is no longer in the rules file"
+        for rule, mac in sorted(k for k in st.tracks if k[0] not in names):
+            tr = st.tracks[(rule, mac)]
+            who = {"mac": mac}
+            for kind, rid in (("exhausted", tr.exhausted_id), ("condition", tr.alert_id)):
+                if rid:
+                    self._emit(
+                        out, "alert", now_ms, rule=rule, state="cleared", kind=kind, detail=detail, raised_id=rid, **who
+                    )
+            if (rule, mac) in st.tracks:
+                self._emit(out, "rule", now_ms, rule=rule, decision="ok", detail=detail, **who)
+        for rule in sorted(set(st.storms) - names):
+            rid = st.site_alerts.get(rule)
+            if rid:
+                self._emit(out, "alert", now_ms, rule=rule, state="cleared", kind="site", detail=detail, raised_id=rid)
+            self._emit(out, "rule", now_ms, rule=rule, decision="ok", detail=detail)
 
     def _rule_cycle(
         self,

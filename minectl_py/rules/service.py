@@ -140,8 +140,7 @@ class Service:
             self.start()
         assert self.engine is not None
         t0 = time.monotonic()
-        if not self.dry_run:
-            self._follow()
+        self._follow()  # silences and leases others appended (in a dry run too: it only reads)
         now = self.now_ms()
         st = self.engine.state
         st.prune(now)

@@ -43,9 +43,10 @@ class SilenceEntry:
     user: str = ""
     reason: str = ""
     set_ms: int = 0
+    from_ms: int = 0  # a maintenance window scheduled ahead starts here
 
     def covers(self, rule: str, facts: Mapping[str, Any] | None, now_ms: int) -> bool:
-        if now_ms >= self.until_ms or (self.rule is not None and self.rule != rule):
+        if not self.from_ms <= now_ms < self.until_ms or (self.rule is not None and self.rule != rule):
             return False
         if facts is None:  # a site-wide alert: only an all-miner silence covers it
             return self.selector.everything
@@ -172,8 +173,16 @@ class RuleState:
                 return
             sid = str(r.get("id"))
             rule = r.get("rule") if isinstance(r.get("rule"), str) else None
+            start = r.get("from_ms")
             self.silences[sid] = SilenceEntry(
-                sid, sel, until, rule, str(r.get("user", "")), str(r.get("reason", "")), t
+                sid,
+                sel,
+                until,
+                rule,
+                str(r.get("user", "")),
+                str(r.get("reason", "")),
+                t,
+                start if isinstance(start, int) else 0,
             )
         elif r.get("state") == "cleared":
             self.silences.pop(str(r.get("silence_id")), None)
@@ -239,6 +248,7 @@ class RuleState:
                     "user": s.user,
                     "reason": s.reason,
                     "set_ms": s.set_ms,
+                    "from_ms": s.from_ms,
                 }
                 for s in self.silences.values()
             ],
@@ -270,6 +280,7 @@ class RuleState:
                     s.get("user", ""),
                     s.get("reason", ""),
                     int(s.get("set_ms", 0)),
+                    int(s.get("from_ms", 0)),
                 )
             except (KeyError, TypeError, ValueError, SelectorError):
                 continue

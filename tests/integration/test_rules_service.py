@@ -304,3 +304,18 @@ def test_service_process_runs_stops_on_sigterm_and_restarts_without_refiring(sit
                 proc.wait()
     alerts = [r for r in events(site) if r["cmd"] == "alert"]
     assert [(a["rule"], a["state"]) for a in alerts] == [("hot", "raised")]  # once, across cycles and a restart
+
+
+def test_silence_cli_schedule_list_clear(site: Path):
+    env = {"MINECTL_EVENTS": str(site / "events" / "events.log")}
+    p = run_minectl("silence", "rack:R1*", "--from", "+1h", "--for", "2h", "--reason", "upgrade", env=env)
+    assert p.returncode == 0 and b" from " in p.stdout, p.stderr
+    rows = json.loads(run_minectl("silence", "--list", "--json", env=env).stdout)
+    assert len(rows) == 1 and rows[0]["selector"] == "rack:R1*"
+    assert rows[0]["until_ms"] - rows[0]["from_ms"] == 2 * 3_600_000
+    assert rows[0]["from_ms"] - int(rows[0]["set_ms"]) >= 3_599_000
+    assert run_minectl("silence", "colour:red", "--for", "1h", env=env).returncode == 2
+    assert run_minectl("silence", "all", env=env).returncode == 2  # no --for
+    assert run_minectl("silence", "--clear", "rack:r2", env=env).returncode == 3
+    assert run_minectl("silence", "--clear", rows[0]["id"][:10], env=env).returncode == 0
+    assert b"no active silences" in run_minectl("silence", "--list", env=env).stdout

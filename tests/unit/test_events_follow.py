@@ -201,3 +201,24 @@ def test_tail_cli_follows_appends(site):
     out, _ = p.communicate(timeout=60)
     assert p.returncode == 0
     assert [json.loads(x) for x in out.splitlines()] == recs
+
+
+def test_follow_from_now_starting_inside_a_line_skips_it_and_counts_lines(tmp_path):
+    live = tmp_path / "events.log"
+    old = record.make("time", "n", {"old": True})
+    live.write_bytes(record.encode(old) * 3 + b'\x1e{"created_at_ms":"1')  # a writer mid-record
+    new = record.make("time", "n", {"new": True})
+    steps = iter([b'2","x":1}\n', b"garbage\n" + record.encode(new)])
+    stats = ReadStats()
+
+    def stop() -> bool:
+        step = next(steps, None)
+        if step is None:
+            return True
+        with open(live, "ab") as f:
+            f.write(step)
+        return False
+
+    got = list(follow(str(live), stop=stop, poll_s=0.01, stats=stats))
+    assert got == [new]
+    assert [(b.line, b.reason) for b in stats.samples] == [(5, "not JSON")]

@@ -371,3 +371,59 @@ def test_lease_changes_counted():
     for i, (act, ip) in enumerate([("add", "10.0.0.1"), ("old", "10.0.0.1"), ("old", "10.0.0.2"), ("del", "10.0.0.2")]):
         st.apply(model.Lease.new("t", at_ms=T0 + i * MIN, action=act, mac="02:00:00:00:00:01", ip=ip).to_record())
     assert st.count_since(st.leases, "02:00:00:00:00:01", T0 - 1) == 3
+
+
+def test_rebuild_reads_back_to_the_newest_checkpoint_only(tmp_path):
+    from minectl_py.events.writer import EventWriter
+    from minectl_py.rules import replay
+
+    live = tmp_path / "events.log"
+    r = Run()
+    low = fleet(over={mac(5): {"hashrate_pct": 40}})
+    r.at(0, low)
+    r.at(10, low)  # restart taken
+    cp = r.engine.checkpoint(T0 + 11 * MIN)
+    later = r.at(15, low).events  # reboot taken
+    # an older daily segment holds records that contradict the checkpoint: it must not be read
+    old = tmp_path / "events-20000101.log"
+    bogus = model.Silence.new("t", at_ms=T0 - MIN, state="set", selector="all", until_ms=T0 + 999 * MIN).to_record()
+    with EventWriter(str(old), rotate=False) as w:
+        w.append(bogus)
+    with EventWriter(str(live), rotate=False) as w:
+        w.append_many([*r.log[:3], cp, *later])
+    st = replay.rebuild(str(live), T0 + 16 * MIN, lookback_ms=10**12)
+    assert st.silences == {}
+    assert st.snapshot() == r.state.snapshot()
+    assert st.tracks[("low-hashrate", mac(5))].step == 2
+
+
+def test_a_removed_rule_clears_its_alerts():
+    r = Run()
+    hot = fleet(over={mac(3): {"temp_max": 95}})
+    r.at(0, hot)
+    r.at(2, hot)
+    assert any(k[0] == "hot" for k in r.state.tracks)
+    only_low = RULES[: RULES.index("  - name: hot")] + RULES[RULES.index("  - name: low-hashrate") :]
+    r2 = Engine(ruleset.load_text(only_low), RuleState().apply_all(r.log), "test")
+    out = r2.cycle(hot, T0 + 3 * MIN)
+    assert [(e["rule"], e["state"]) for e in out.events if e["cmd"] == "alert"] == [("hot", "cleared")]
+    assert not any(k[0] == "hot" for k in r2.state.tracks)
+    assert r2.cycle(hot, T0 + 4 * MIN).events == []
+
+
+def test_a_scheduled_maintenance_window():
+    r = Run()
+    win = model.Silence.new(
+        "test", at_ms=T0, state="set", selector="rack:r*", from_ms=T0 + 30 * MIN, until_ms=T0 + 90 * MIN
+    ).to_record()
+    r.state.apply(win)
+    low = fleet(over={mac(5): {"hashrate_pct": 40, "rack": "R1"}, mac(6): {"hashrate_pct": 40, "rack": "R1"}})
+    r.at(0, low)
+    assert len(r.at(10, low).actions) == 2  # before the window: acted on
+    r.at(20, fleet())
+    r.at(25, low)
+    out = r.at(35, low)  # inside the window
+    assert out.actions == [] and out.count("rule", decision="silenced") == 2
+    assert out.notices == []
+    fresh = RuleState().apply_all([win, *r.log])
+    assert fresh.snapshot() == r.state.snapshot()

@@ -19,6 +19,7 @@ generated once by ``minectl_py.events.generate`` (the seed's fluentd line form, 
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -72,11 +73,20 @@ def events_file(n: int) -> Path:
     return p
 
 
-def sh(cmd: str, out: str | None = None) -> float:
+CPU: dict[str, float] = {}
+
+
+def sh(cmd: str, out: str | None = None, name: str = "") -> float:
+    """Wall time of a shell pipeline; its CPU time (user + system, all processes) in CPU[name]."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     with open(out or os.devnull, "wb") as f:
         subprocess.run(["bash", "-o", "pipefail", "-c", cmd], stdout=f, check=True, env=_env())
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if name:
+        CPU[name] = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return wall
 
 
 def per_minute(csv_path: str) -> dict[int, float]:
@@ -172,13 +182,13 @@ def run(quick: bool = False) -> dict:
     py = sys.executable
     with tempfile.TemporaryDirectory(prefix="minectl-bench-") as d:
         ours_csv, jq_csv = f"{d}/ours.csv", f"{d}/jq.csv"
-        sh(f"zcat {f} | head -1000 | wc -l")  # warm the page cache
-        t_zcat = sh(f"zcat {f} | wc -l")
-        t_ours = sh(f"{py} -m minectl_py reduce hashrate {f} --csv", ours_csv)
+        sh(f"cat {f} > /dev/null")  # warm the page cache
+        t_zcat = sh(f"zcat {f} | wc -l", None, "zcat")
+        t_ours = sh(f"{py} -m minectl_py reduce hashrate {f} --csv", ours_csv, "ours")
         t_pipe = sh(f"zcat {f} | grep -o '{{.*' | {py} -m minectl_py reduce hashrate --csv", None)
         jq_prog = Path(d) / "hashrate.jq"
         jq_prog.write_text(JQ)
-        t_jq = sh(f"zcat {f} | grep -o '{{.*' | jq -n -r -f {jq_prog}", jq_csv)
+        t_jq = sh(f"zcat {f} | grep -o '{{.*' | jq -n -r -f {jq_prog}", jq_csv, "jq")
         ours, theirs = per_minute(ours_csv), per_minute(jq_csv)
         agree = ours.keys() == theirs.keys() and all(abs(ours[k] - theirs[k]) <= 1e-6 * max(1, theirs[k]) for k in ours)
     res: dict = {
@@ -189,6 +199,10 @@ def run(quick: bool = False) -> dict:
         "seed_pipeline_with_minectl_s": round(t_pipe, 2),
         "jq_pipeline_s": round(t_jq, 2),
         "jq_vs_reduce": round(t_jq / t_ours, 1),
+        "cpu_zcat_s": round(CPU["zcat"], 2),
+        "cpu_reduce_s": round(CPU["ours"], 2),
+        "cpu_jq_s": round(CPU["jq"], 2),
+        "load_average": os.getloadavg()[0],
         "minutes": len(ours),
         "jq_agrees": agree,
     }

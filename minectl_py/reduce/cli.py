@@ -68,7 +68,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("paths", nargs="*", metavar="[NAME] PATH", help="reduction (default all), then inputs")
+    p.add_argument("paths", nargs="*", metavar="[NAME] PATH", help="reduction (all with --db, else hashrate), inputs")
     p.add_argument("--since", metavar="T", help="only events at or after T (uses the temporal index)")
     p.add_argument("--until", metavar="T", help="only events before T")
     p.add_argument("--follow", action="store_true", help="replay the live log, then follow it (across rotation)")

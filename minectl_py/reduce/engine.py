@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from minectl_py.reduce.base import Context, Out, Reduction, Rollup, Rows, miner_key
 from minectl_py.reduce.hashrate import Hashrate
 from minectl_py.reduce.health import Availability, Temperature
-from minectl_py.reduce.record import Rec, ValidationError, from_dict, time_ms
+from minectl_py.reduce.record import Rec, ValidationError, from_dict
 from minectl_py.reduce.timeline import Leases, Timeline
 from minectl_py.reduce.views import ALL, PERIODS, View
 
@@ -87,32 +87,15 @@ class Engine:
 
     @property
     def cmds(self) -> frozenset[str]:
-        return frozenset(self.by_cmd)
+        """Record types to read: the reductions' and those that say where miners are."""
+        return frozenset(self.by_cmd) | LEARN_CMDS
 
     def feed(self, rec: Rec) -> None:
-        reds = self.by_cmd.get(rec.cmd)  # type: ignore[arg-type]
-        if reds is None:
-            return
-        t_ms = time_ms(rec)
-        if t_ms is None:
-            self.ctx.bad(f"{rec.cmd} record without a created_at_ms time")
-            return
-        self.records += 1
-        if rec.cmd in LEARN_CMDS or rec.rack is not None:
-            key = miner_key(rec)
-            if key is not None:
-                self.ctx.inventory.learn(rec, key)
-        for r in reds:
-            r.feed(rec, t_ms)
-        if t_ms > self.maxt:
-            self.maxt = t_ms
-            upto = (t_ms // 1000 - self.lateness_s) // 60 * 60
-            if upto > self.closed:
-                self.close(upto)
+        self.feed_batches([[rec]])
 
     def feed_dict(self, d: dict[str, Any]) -> None:
         """A record read as a dict (follow mode, the temporal index)."""
-        if d.get("cmd") not in self.by_cmd:
+        if d.get("cmd") not in self.by_cmd and d.get("cmd") not in LEARN_CMDS:
             return
         try:
             rec = from_dict(d)
@@ -136,6 +119,10 @@ class Engine:
                     self.feed_dict(rec)
                     continue
                 cmd = rec.cmd
+                if cmd in LEARN_CMDS or rec.rack is not None:
+                    key = miner_key(rec)
+                    if key is not None:
+                        learn(rec, key)
                 reds = by_cmd.get(cmd)
                 if reds is None:
                     continue
@@ -145,10 +132,6 @@ class Engine:
                     self.ctx.bad(f"{cmd} record without a created_at_ms time")
                     continue
                 self.records += 1
-                if cmd in LEARN_CMDS or rec.rack is not None:
-                    key = miner_key(rec)
-                    if key is not None:
-                        learn(rec, key)
                 for r in reds:
                     r.feed(rec, t_ms)
                 if t_ms > self.maxt:

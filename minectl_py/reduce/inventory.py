@@ -4,8 +4,9 @@ Sources, later ones filling what earlier ones left empty:
 
 1. the site CSV (``--inventory FILE``): header ``mac,name,rack,shelf,position,model``
    (extra columns are ignored, ``#`` lines are comments);
-2. the records themselves: a ``rack`` (or ``name``) field on a poll or inventory record,
-   or inside its ``miner`` object;
+2. the records themselves: ``inventory`` events (``action`` set/remove, ``mac``, ``name``,
+   ``rack``, written by ``minectl inventory apply``), or a ``rack``/``name`` field on a poll
+   record or inside its ``miner`` object;
 3. lease records: the sanitized DHCP ``hostname`` as the name when nothing else names it.
 
 Miner-supplied strings are untrusted: values are cut to 64 characters and control
@@ -105,6 +106,11 @@ class Inventory:
     def learn(self, rec: Any, mac: str) -> None:
         """Fill what the CSV did not say from a record's own ``rack``/``name`` fields
         (a lease's ``hostname`` names a miner nothing else names)."""
+        if rec.cmd == "inventory" and rec.action == "remove":
+            p = self.by_mac.get(mac)
+            if p is not None and not p.from_csv:
+                p.rack = p.name = ""
+            return
         rack = rec.rack
         if rack is None and rec.miner is not None:
             rack = rec.miner.rack

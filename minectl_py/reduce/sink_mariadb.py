@@ -61,22 +61,28 @@ def _tsms(v: int) -> str:
     return time.strftime("'%Y-%m-%d %H:%M:%S", time.gmtime(v // 1000)) + f".{v % 1000:03d}'"
 
 
-def literals(view: View) -> list[Any]:
-    """One function per column: value -> SQL literal."""
-    out: list[Any] = []
-    for c in view.cols:
+def _esc(w: int) -> Any:
+    return lambda v: "'" + v[:w].translate(_ESC) + "'"
+
+
+def column_literals(view: View, rows: list[tuple[Any, ...]]) -> list[str]:
+    """``(v1,v2,...)`` per row. Converts column by column: one comprehension per column is
+    several times faster than a function call per value."""
+    cols = []
+    for c, vals in zip(view.cols, zip(*rows, strict=True), strict=True):
         if c.kind == "ts":
-            out.append(_ts)
+            out = [_ts(v) for v in vals]
         elif c.kind == "tsms":
-            out.append(_tsms)
+            out = [_tsms(v) for v in vals]
         elif c.kind == "str":
-            w = WIDTH.get(c.name, 64)
-            out.append(lambda v, w=w: "'" + v[:w].translate(_ESC) + "'")
+            f = _esc(WIDTH.get(c.name, 64))
+            out = ["NULL" if v is None else f(v) for v in vals]
         elif c.kind == "int":
-            out.append(lambda v: str(int(v)))
+            out = ["NULL" if v is None else str(int(v)) for v in vals]
         else:
-            out.append(repr)
-    return out
+            out = ["NULL" if v is None else repr(v) for v in vals]
+        cols.append(out)
+    return ["(" + ",".join(t) + ")" for t in zip(*cols, strict=True)]
 
 
 class MariaDBSink:
@@ -168,7 +174,6 @@ class MariaDBSink:
 
     @staticmethod
     def statements(view: View, rows: list[tuple[Any, ...]]) -> list[str]:
-        lits = literals(view)
         cols = ", ".join(f"`{c}`" for c in view.names)
         upd = ", ".join(f"`{c.name}` = VALUES(`{c.name}`)" for c in view.values)
         head = f"INSERT INTO `{view.name}` ({cols}) VALUES "
@@ -176,8 +181,7 @@ class MariaDBSink:
         out: list[str] = []
         parts: list[str] = []
         size = 0
-        for r in rows:
-            s = "(" + ",".join("NULL" if v is None else f(v) for f, v in zip(lits, r, strict=True)) + ")"
+        for s in column_literals(view, rows):
             parts.append(s)
             size += len(s) + 1
             if size >= MAX_STATEMENT:

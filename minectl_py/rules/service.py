@@ -163,6 +163,11 @@ class Service:
                 f["mac"] = mac
             cache[mac] = (rec, f)
             miners[mac] = f
+        if not miners and (self._facts or st.tracks):
+            # every miner vanished at once: the state directory is unreadable or being rebuilt,
+            # not a healed site. Clearing every alert now would only re-raise them next cycle.
+            log.warning("no miners in %s (rules have open episodes): skipping this cycle", self.state_dir)
+            return CycleReport(now, 0, elapsed_ms=int((time.monotonic() - t0) * 1000))
         self._facts = cache
         out = self.engine.cycle(miners, now)
         rep = CycleReport(now, len(miners), events=out.events, requests=out.actions)

@@ -284,18 +284,14 @@ def test_service_process_runs_stops_on_sigterm_and_restarts_without_refiring(sit
     }
     for _ in range(2):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "minectl_py", "rules", "run", "--interval", "0.2s"],
+            [sys.executable, "-m", "minectl_py", "rules", "run", "--interval", "0.2s", "--json"],
             env={**os.environ, **env},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
         try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                if (site / "events" / "events.log").exists() and any(r["cmd"] == "alert" for r in events(site)):
-                    break
-                time.sleep(0.1)
-            time.sleep(1)  # a few more cycles
+            cycles = [json.loads(proc.stdout.readline()) for _ in range(3)]  # one JSON line per cycle
+            assert all(c["miners"] == 1 for c in cycles)
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0, proc.stderr.read().decode()
         finally:
@@ -319,3 +315,19 @@ def test_silence_cli_schedule_list_clear(site: Path):
     assert run_minectl("silence", "--clear", "rack:r2", env=env).returncode == 3
     assert run_minectl("silence", "--clear", rows[0]["id"][:10], env=env).returncode == 0
     assert b"no active silences" in run_minectl("silence", "--list", env=env).stdout
+
+
+def test_an_empty_state_directory_does_not_clear_every_alert(site: Path):
+    import shutil
+
+    write_miner(site / "state", "02:00:00:00:00:01", temp_max=99)
+    clock = Clock()
+    svc = service(site, "rules:\n  - name: hot\n    when: temp_max > 90\n    for: 0s\n", clock)
+    assert svc.cycle().events  # raised
+    shutil.rmtree(site / "state" / "miners")
+    clock.advance(1)
+    assert svc.cycle().events == []  # skipped, nothing cleared
+    write_miner(site / "state", "02:00:00:00:00:01", temp_max=99)
+    clock.advance(1)
+    assert svc.cycle().events == []  # still the same open alert
+    svc.close()

@@ -258,3 +258,13 @@ def test_report_writes_plots_and_one_html_page(tmp_path, inv_csv):
     from minectl_py.reduce.report import main as report_main
 
     assert report_main([str(bad), str(tmp_path / "r2")]) == 2
+
+
+def test_inventory_events_place_miners_in_racks():
+    inv = [D.env(D.T0 - 5000, "inventory", action="set", mac=m, name=f"n{i}", rack=f"K{i % 2}", source="site.csv")
+           for i, m in enumerate(D.MACS)]  # fmt: skip
+    out, _ = reduce(inv + D.site(minutes=2), ["hashrate"])
+    assert {k[1] for k in out.get("hashrate_rack")} == {"K0", "K1"}
+    gone = [D.env(D.T0 - 4000, "inventory", action="remove", mac=D.MACS[1])]
+    out, _ = reduce(inv + gone + D.site(minutes=2), ["hashrate"])
+    assert out.get("hashrate_rack")[(M0, "")][-1] == 1.0  # one miner without a rack now

@@ -147,3 +147,16 @@ def reduce(
         if val:
             args += [opt, val]
     c.run(f"{PY} -m minectl_py reduce {shlex.join(args)} {extra}", env=_env(), pty=False)
+
+
+@task(
+    name="molecule-site",
+    help={
+        "keep": "leave the containers running (podman exec -it mapp-controller bash)",
+        "stages": "comma-separated molecule stages (default: every stage)",
+    },
+)
+def molecule_site(c: Context, keep: bool = False, stages: str = "") -> None:
+    """The whole appliance in containers (molecule/default): controller, central, 50 DHCP miners."""
+    args = ["--keep" if keep else "", f"--stages {stages}" if stages else ""]
+    c.run(f"{PY} -m scripts.molecule_site {' '.join(a for a in args if a)}", env=_env(), pty=False)

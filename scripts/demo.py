@@ -164,13 +164,22 @@ def poll(site: Site, *extra: str) -> None:
         raise SystemExit(f"demo: the poller failed (exit {p.returncode}): {p.stderr.strip()}")
 
 
-def wait_for_sim(site: Site, n: int) -> None:
-    for _ in range(300):
-        p = site.minectl("sim", "list", "--json", check=False, show=False)
-        if p.returncode == 0 and p.stdout.count('"ip"') >= n:
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"demo: the simulator did not come up; see {site.dir / 'sim.log'}")
+def wait_for_sim(site: Site, n: int, timeout_s: float = 300.0) -> None:
+    """Until the simulator answers on its control socket with every miner (slow machines: minutes)."""
+    deadline = time.monotonic() + timeout_s
+    pid = int((site.dir / "sim.pid").read_text())
+    while time.monotonic() < deadline:
+        if site.sock.exists():
+            p = site.minectl("sim", "list", "--json", check=False, show=False)
+            if p.returncode == 0 and p.stdout.count('"ip"') >= n:
+                return
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            log = (site.dir / "sim.log").read_text(errors="replace")[-2000:]
+            raise SystemExit(f"demo: the simulator exited during start-up:\n{log}") from None
+        time.sleep(0.5)
+    raise SystemExit(f"demo: the simulator did not come up in {timeout_s:.0f} s; see {site.dir / 'sim.log'}")
 
 
 def credentials(site: Site) -> None:

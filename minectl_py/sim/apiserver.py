@@ -55,6 +55,8 @@ def parse_request(data: bytes) -> tuple[str | None, str | None, dict[str, Any], 
         if not isinstance(obj, dict):
             return None, None, {}, 23
         cmd = obj.get("command", obj.get("cmd"))
+        if obj.get("enc") == 1:  # Whatsminer encrypted privileged command
+            return "", None, obj, 0
         if not isinstance(cmd, str):
             return None, None, obj, 24
         par = obj.get("parameter")
@@ -158,6 +160,10 @@ def _fault_body(m: SimMiner, body: bytes) -> bytes:
 
 def dispatch(fleet: Fleet, m: SimMiner, cmd: str, par: str | None, obj: dict, now: float) -> tuple[Any, Any]:
     """-> (reply, callable to run after the reply is sent or None)."""
+    if m.key == "btminer" and obj.get("enc") == 1:
+        from minectl_py.sim import btminer
+
+        return btminer.privileged(fleet, m, obj.get("data"), now)
     if "+" in cmd:
         return _joined(m, cmd, now), None
     if obj.get("new_api") and m.key == "s19" and cmd == "stats":
@@ -174,7 +180,9 @@ def dispatch(fleet: Fleet, m: SimMiner, cmd: str, par: str | None, obj: dict, no
         item = {"Exists": "Y" if exists else "N", "Access": "Y" if access else "N"}
         return {"STATUS": replies.status(m, now, 72, "Check command"), "CHECK": [item], "id": 1}, None
     if cmd == "get_token" and m.key == "btminer":
-        return fleet.btminer_token(m, now), None
+        from minectl_py.sim import btminer
+
+        return btminer.token(m, now), None
     if not _exists(m, cmd):
         if m.key == "btminer":
             return replies.error(m, now, 14, "invalid cmd"), None

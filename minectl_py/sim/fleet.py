@@ -383,11 +383,6 @@ class Fleet:
         m.led = on
         m.led_until = time.time() + duration if on and duration else 0.0
 
-    def btminer_token(self, m: SimMiner, now: float) -> dict[str, Any]:
-        salt = m.extra.setdefault("salt", f"{m.seed:08x}"[-8:])
-        msg = {"time": str(int(now))[-4:], "salt": salt, "newsalt": f"{int(now) // 1800:08x}"[-8:]}
-        return {"STATUS": "S", "When": int(now), "Code": 134, "Msg": msg, "Description": ""}
-
     # -- run-time control (control API, tests) ------------------------------------------
     def miner(self, ip: str) -> SimMiner:
         m = self.by_ip.get(ip)

@@ -36,8 +36,12 @@ def _from_files(d: str, mac: str) -> dict[str, Any]:
 
 def _read(d: str, mac: str) -> dict[str, Any]:
     try:
-        with open(os.path.join(d, MINER_JSON), "rb") as f:
-            vals = fastjson.loads(f.read())
+        fd = os.open(os.path.join(d, MINER_JSON), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.read(fd, 1 << 20)
+        finally:
+            os.close(fd)
+        vals = fastjson.loads(data)
         if isinstance(vals, dict):
             return vals
     except (OSError, ValueError, UnicodeDecodeError):
@@ -49,7 +53,7 @@ def load_all(state_dir: str) -> list[dict[str, Any]]:
     """Every miner's values, sorted by MAC. An empty list when the directory does not exist."""
     root = os.path.join(state_dir, MINERS)
     try:
-        entries = sorted((e.name, e.path) for e in os.scandir(root) if san.mac(e.name) == e.name)
+        entries = sorted((e.name, e.path) for e in os.scandir(root) if len(e.name) == 17 and e.name[0] != ".")
     except FileNotFoundError:
         return []
     out = []

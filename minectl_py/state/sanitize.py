@@ -16,10 +16,6 @@ from __future__ import annotations
 
 _LABEL_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 _HEX = frozenset("0123456789abcdef")
-# Characters that reorder or hide text on a terminal (bidi controls, zero-width, BOM).
-_INVISIBLE = frozenset(
-    [0x061C, 0x180E, 0x2028, 0x2029, 0xFEFF, *range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x2070)]
-)
 #: Default bound of free-text values, in characters.
 TEXT_MAX = 128
 #: Bound of labels (a DNS label is at most 63 octets).
@@ -27,14 +23,14 @@ LABEL_MAX = 63
 
 
 def _keep(ch: str) -> str:
+    if ch.isprintable():
+        return ch
     o = ord(ch)
-    if o < 0x20 or 0x7F <= o < 0xA0:  # C0, DEL, C1 (incl. CSI 0x9B): terminal control
-        return " "
     if 0xD800 <= o < 0xE000:  # lone surrogate (bytes that were not UTF-8)
         return "?"
-    if o in _INVISIBLE:
-        return ""
-    return ch
+    if o < 0xA0 or ch.isspace():  # C0, DEL, C1 (incl. CSI 0x9B), odd spaces: a space
+        return " "
+    return ""  # bidi overrides, zero-width and other format characters, unassigned
 
 
 def _strip_escapes(s: str) -> str:

@@ -91,7 +91,11 @@ def test_inventory_reservation_gives_fixed_address_and_name(lan):
 def test_release_gives_del(lan):
     ip2 = miner(lan, 2)["ip"]
     lan.stop_client(2, signal.SIGTERM)  # udhcpc -R: DHCPRELEASE on exit
-    wait_for(lambda: any(e["mac"] == miner_mac(2) for e in leases(lan, "del")), 30, "del after the release")
+    wait_for(
+        lambda: any(e["mac"] == miner_mac(2) for e in leases(lan, "del")) and miner(lan, 2)["state"] == "offline",
+        30,
+        "del after the release",
+    )
     v = miner(lan, 2)
     assert v["state"] == "offline" and v["lease"] == "del"
     assert read.load_one(str(lan.state), ip2) is None  # by-ip link gone
@@ -132,7 +136,11 @@ def test_expiry_gives_del(lan):
     # the killed client's 2-minute lease runs out; dnsmasq's own timer fires del
     left = 150 - (time.monotonic() - lan.expiring_since)
     wait_for(
-        lambda: any(e["mac"] == miner_mac(EXPIRING) for e in leases(lan, "del")),
+        # the event is appended, then projected: wait for both
+        lambda: (
+            any(e["mac"] == miner_mac(EXPIRING) for e in leases(lan, "del"))
+            and miner(lan, EXPIRING)["state"] == "offline"
+        ),
         max(left, 5),
         "del at lease expiry",
         step=1,

@@ -155,3 +155,40 @@ def test_state_faults_show_in_the_data(fleet):
         assert d.hashrate_ths < 0.5 * d.nominal_ths
     finally:
         fleet.clear(ip)
+
+
+def test_live_state_evolves_and_pool_dead_and_reboot_loop(fleet):
+    ip = fleet.addresses[6]
+    a = run(poll_miner(ip, "antminer")).data
+    assert wait_for(lambda: run(poll_miner(ip, "antminer")).data.uptime_s > a.uptime_s)
+    b = run(poll_miner(ip, "antminer")).data
+    assert a.hashrate_ths != b.hashrate_ths  # noise around nominal
+    fleet.fault(ip, "pool_dead")
+    try:
+        d = run(poll_miner(ip, "antminer")).data
+        assert {p.status for p in d.pools} == {"dead"} and d.active_pool is None
+    finally:
+        fleet.clear(ip)
+    fleet.fault(ip, "reboot_loop", period=0.2)
+    try:
+        assert wait_for(lambda: fleet.show(ip)["reboots"] >= 2, timeout=15)
+    finally:
+        fleet.clear(ip)
+    assert wait_for(lambda: run(poll_miner(ip, "antminer")).ok)
+
+
+def test_whatsminer_privileged_api_with_token(fleet):
+    from minectl_py.miner import whatsminer as wm
+
+    ip = fleet.addresses[3]
+    assert run(wm.privileged(ip, "reboot", "wrong")).reason in ("error", "denied")
+    assert fleet.show(ip)["reboots"] == 0
+    rep = run(wm.privileged(ip, "update_pools", "admin", pool1="stratum+tcp://wm.example.com:3333", worker1="w.1"))
+    assert rep.ok, rep
+    assert run(poll_miner(ip)).data.active_pool.url == "stratum+tcp://wm.example.com:3333"
+    assert run(wm.privileged(ip, "set_led", "admin", color="red", period=1000, duration=600000, start=0)).ok
+    assert fleet.show(ip)["led"] is True
+    assert run(wm.privileged(ip, "set_led", "admin", param="auto")).ok and fleet.show(ip)["led"] is False
+    assert run(wm.privileged(ip, "reboot", "admin")).ok
+    assert wait_for(lambda: fleet.show(ip)["reboots"] == 1)
+    assert wait_for(lambda: run(poll_miner(ip)).ok)

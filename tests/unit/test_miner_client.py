@@ -137,3 +137,16 @@ def test_missing_values_are_null_not_zero():
     d = normalize({"summary": {"SUMMARY": [{"Elapsed": 10}]}}, "cgminer")
     assert d.hashrate_ths is None and d.temp_max is None and d.nominal_ths is None
     json.dumps(d.to_dict())
+
+
+def test_md5crypt_matches_passlib_and_encryption_round_trips():
+    from passlib.hash import md5_crypt
+
+    from minectl_py.miner import whatsminer as wm
+
+    for pw, salt in (("admin", "BQ5hoXV9"), ("", "x"), ("pässwörd longer than sixteen bytes", "a./Z09")):
+        assert wm.md5crypt(pw, salt) == md5_crypt.hash(pw, salt=salt)
+    key = wm.passwd_md5("admin", "BQ5hoXV9")
+    assert wm.decrypt(key, wm.encrypt(key, {"cmd": "reboot"})) == {"cmd": "reboot"}
+    with pytest.raises(ValueError):
+        wm.decrypt(key, "bm90IGJsb2Nrcw==")

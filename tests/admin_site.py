@@ -114,7 +114,7 @@ def generate(
         if kind in ("ok", "slow", "hot", "offline"):
             pct = rnd.uniform(40, 70) if kind == "slow" else rnd.uniform(95, 103)
             m.hashrate = round(nominal * pct / 100, 2)
-            m.temp = rnd.uniform(92, 99) if kind == "hot" else rnd.uniform(55, 75)
+            m.temp = rnd.uniform(96, 104) if kind == "hot" else rnd.uniform(55, 75)
             miner = {
                 "make": make_,
                 "model": model,

@@ -18,8 +18,8 @@ RANK = {lvl: i for i, lvl in enumerate(LEVELS)}
 class Thresholds:
     pct_warn: float = 90.0  # hashrate below this percent of nominal: warn
     pct_bad: float = 50.0  # below this: bad
-    temp_warn: float = 80.0  # hottest board/chip at or above (°C): warn
-    temp_bad: float = 90.0  # at or above: bad
+    temp_warn: float = 85.0  # hottest board/chip at or above (°C): warn (chips run ~75-83 °C)
+    temp_bad: float = 95.0  # at or above: bad
     stale_s: int = 600  # online but no poll/lease news for this long: warn
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from minectl_py.admin import common, render
+from minectl_py.admin import common, health, render
 from minectl_py.admin.select import add_arguments
 from minectl_py.admin.summary import summarize
 
@@ -122,4 +122,5 @@ def text(s: dict, colour: bool) -> str:
 def _temp_colour(t: float | None) -> str | None:
     if t is None:
         return None
-    return "bad" if t >= 90 else "warn" if t >= 80 else None
+    th = health.DEFAULT
+    return "bad" if t >= th.temp_bad else "warn" if t >= th.temp_warn else None

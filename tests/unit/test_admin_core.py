@@ -159,7 +159,7 @@ def test_bad_state_names_the_choices():
         ({"hashrate": 100, "nominal": 100, "temp_max": 60, "fans": "5000 5000"}, "ok"),
         ({"hashrate": 85, "nominal": 100}, "warn"),
         ({"hashrate": 40, "nominal": 100}, "bad"),
-        ({"temp_max": 82}, "warn"),
+        ({"temp_max": 88}, "warn"),
         ({"temp_max": 95}, "bad"),
         ({"fans": "0 5000"}, "bad"),
         ({"state": "failing", "last_error": "timeout"}, "bad"),

@@ -7,7 +7,6 @@ compare what ``minectl`` shows with what went in.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minectl_py.events.record import make
+from minectl_py.state.project import apply_many
 
 MODELS = (
     ("Bitmain", "Antminer S19 Pro", "bmminer 1.0.0", 110.0),
@@ -161,67 +161,6 @@ def inventory(site: Site) -> list[dict[str, str]]:
 
 
 def apply(state_dir: str, site: Site) -> None:
-    """Project the site's records (and its inventory) into ``state_dir``."""
+    """Project the site's records (and its inventory) into ``state_dir`` with the real projection."""
     os.makedirs(state_dir, exist_ok=True)
-    try:
-        from minectl_py.state.project import apply_many  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        apply_many = None
-    if apply_many is not None:
-        apply_many(state_dir, site.records)
-        return
-    _interim_projection(state_dir, site)  # pragma: no cover - until minectl_py.state lands
-
-
-def _interim_projection(state_dir: str, site: Site) -> None:
-    """Stand-in for the state projection while it is being built (docs/state.md layout)."""
-    per: dict[str, dict[str, Any]] = {}
-    for rec in site.records:
-        mac = rec["mac"]
-        d = per.setdefault(mac, {"mac": mac})
-        ts = int(rec["created_at_ms"]) // 1000
-        if rec["cmd"] == "inventory":
-            d.update({k: rec[k] for k in ("name", "rack", "shelf", "position")})
-            d.setdefault("state", "expected")
-        elif rec["cmd"] == "lease":
-            d.update(ip=rec["ip"], hostname=rec.get("hostname"), lease=rec["action"], last_seen=ts)
-            d.setdefault("first_seen", ts)
-            d["state"] = "offline" if rec["action"] == "del" else d.get("state", "new")
-            if d["state"] == "expected":
-                d["state"] = "new"
-        elif rec["cmd"] == "poll":
-            mi = rec["miner"]
-            pool = next((p for p in mi["pools"] if p["active"]), {})
-            f2 = lambda v: None if v is None else f"{v:.2f}"  # noqa: E731
-            nom = mi.get("nominal_ths")
-            d.update(
-                make=mi["make"],
-                model=mi["model"],
-                firmware=mi["firmware"],
-                hashrate=f2(mi["hashrate_ths"]),
-                hashrate_avg=f2(mi.get("hashrate_avg_ths")),
-                nominal=f2(nom),
-                hashrate_pct=f"{100 * (mi['hashrate_ths'] or 0) / nom:.1f}" if nom else None,
-                temp_max=str(mi["temp_max"]),
-                fans=" ".join(map(str, mi["fans"])),
-                pool=pool.get("url", ""),
-                pool_user=pool.get("user", ""),
-                uptime=str(mi["uptime_s"]),
-                hw_errors=str(mi["hw_errors"]),
-                last_poll=ts,
-                last_seen=ts,
-                last_error="",
-                state="online",
-            )
-        elif rec["cmd"] == "poll_fail":
-            d.update(last_poll=ts, last_error=rec["reason"], state="failing")
-    for mac, d in per.items():
-        folder = os.path.join(state_dir, "miners", mac)
-        os.makedirs(folder, exist_ok=True)
-        for k, v in d.items():
-            if v is None:
-                continue
-            with open(os.path.join(folder, k), "w") as f:
-                f.write(f"{v}\n")
-        with open(os.path.join(folder, "miner.json"), "w") as f:
-            json.dump(d, f)
+    apply_many(state_dir, site.records)

@@ -192,6 +192,8 @@ def _load_all(state_dir: str) -> list[dict[str, object]]:
     except FileNotFoundError:
         return out
     for name in names:
+        if name[0] == ".":  # writers' scratch: a folder being made, a shadow (docs/state.md)
+            continue
         try:
             with open(os.path.join(root, name, project.MINER_JSON), "rb") as f:
                 vals = fastjson.loads(f.read())

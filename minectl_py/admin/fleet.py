@@ -49,6 +49,8 @@ def _read_json_files(state_dir: str) -> Iterable[Mapping[str, Any]]:
     except FileNotFoundError:
         return
     for n in names:
+        if n.startswith("."):  # writers' scratch folders (docs/state.md)
+            continue
         try:
             with open(os.path.join(base, n, "miner.json"), "rb") as f:
                 rec = json.loads(f.read())

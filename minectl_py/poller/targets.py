@@ -89,6 +89,8 @@ def _scan_ip_files(state_dir: str) -> list[Target]:
     except FileNotFoundError:
         return out
     for e in entries:
+        if e.name.startswith("."):  # writers' scratch folders (docs/state.md)
+            continue
         try:
             with open(os.path.join(e.path, "ip"), encoding="ascii") as f:
                 ip = str(ipaddress.IPv4Address(f.read().strip()))

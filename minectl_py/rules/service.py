@@ -52,6 +52,8 @@ def read_state_dir(state_dir: str) -> list[dict[str, Any]]:
     except FileNotFoundError:
         return []
     for n in names:
+        if n.startswith("."):  # writers' scratch folders (docs/state.md)
+            continue
         try:
             with open(os.path.join(base, n, "miner.json"), "rb") as f:
                 rec = json.loads(f.read())

@@ -232,12 +232,14 @@ def link_name(vals: dict[str, Any]) -> str | None:
 class _Site:
     """Per state directory: cache of miner values keyed by MAC, checked against miner.json."""
 
-    __slots__ = ("cache", "miners", "root")
+    __slots__ = ("cache", "miners", "root", "shadow")
 
     def __init__(self, root: str) -> None:
         self.root = root
         self.miners = os.path.join(root, MINERS)
         self.cache: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+        #: what each miner's shadow folder holds (``minectl_py.state.swapdir``)
+        self.shadow: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
         for d in (self.miners, os.path.join(root, BY_IP), os.path.join(root, BY_NAME)):
             os.makedirs(d, mode=0o755, exist_ok=True)
 
@@ -275,31 +277,36 @@ def _load(site: _Site, mac: str) -> dict[str, Any]:
     return vals
 
 
-#: ``renameat2(RENAME_EXCHANGE)`` through ctypes, set up by :func:`use_exchange` in long-running
-#: writers (the poller); the lease hook does without (importing ctypes costs more than it saves).
+#: ``renameat2(RENAME_EXCHANGE)`` through ctypes (``minectl_py.state.swapdir``), set up by
+#: :func:`use_exchange` in long-running writers (the poller); the lease hook does without
+#: (importing ctypes costs more than it saves).
 _exchange: Callable[[str, str], bool] | None = None
+_swapdir: Any = None
 
 
 def use_exchange() -> bool:
-    """Swap files with one ``renameat2(RENAME_EXCHANGE)`` instead of link + 2 renames."""
-    global _exchange
+    """Long-running writers: update a miner with one folder swap (``swapdir``), and replace
+    single files with one ``renameat2(RENAME_EXCHANGE)`` instead of link + 2 renames."""
+    global _exchange, _swapdir
     if _exchange is not None:
         return True
     try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.renameat2
-    except (OSError, AttributeError, ImportError):
+        from minectl_py.state import swapdir
+    except ImportError:
         return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-
-    def exchange(a: str, b: str) -> bool:
-        return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
-
-    _exchange = exchange
+    fn = swapdir.exchanger()
+    if fn is None:
+        return False
+    _swapdir, _exchange = swapdir, fn
     return True
+
+
+def _encode(k: str, v: object) -> bytes:
+    return (render(k, v) + "\n").encode("utf-8", "replace")
+
+
+def _encode_json(vals: dict[str, Any]) -> bytes:
+    return fastjson.dumps(vals, sort_keys=True) + b"\n"
 
 
 def _write(d: str, name: str, data: bytes) -> os.stat_result:
@@ -391,12 +398,14 @@ def _store(site: _Site, mac: str, cur: dict[str, Any], new: dict[str, Any] | Non
         _relink(site, BY_IP, mac, link_ip(cur), None)
         _relink(site, BY_NAME, mac, link_name(cur), None)
         site.cache.pop(mac, None)
-        try:
-            for e in os.scandir(d):
-                os.unlink(e.path)
-            os.rmdir(d)
-        except FileNotFoundError:
-            pass
+        site.shadow.pop(mac, None)
+        for folder in (d, os.path.join(site.miners, f".{mac}.alt")):
+            try:
+                for e in os.scandir(folder):
+                    os.unlink(e.path)
+                os.rmdir(folder)
+            except FileNotFoundError:
+                pass
         return
     if new == cur:
         return
@@ -442,13 +451,27 @@ def _create(site: _Site, d: str, new: dict[str, Any]) -> bool:
 def _update(site: _Site, mac: str, d: str, cur: dict[str, Any], new: dict[str, Any]) -> None:
     if not cur:
         os.makedirs(d, mode=0o755, exist_ok=True)
+    elif _swapdir is not None and _exchange is not None:
+        hit = site.cache.get(mac)
+        live_key = hit[0] if hit is not None and hit[1] is cur else None
+        done = _swapdir.update(
+            site.miners, mac, live_key, cur, new, site.shadow.get(mac), _encode, _encode_json, _exchange
+        )
+        if done is not None:
+            site.cache[mac] = (done[0], new)
+            if done[1] is None:
+                site.shadow.pop(mac, None)
+            else:
+                site.shadow[mac] = done[1]
+            return
+        site.shadow.pop(mac, None)
     for k, v in new.items():
         if cur.get(k) != v or k not in cur:
-            _write(d, k, (render(k, v) + "\n").encode("utf-8", "replace"))
+            _write(d, k, _encode(k, v))
     for k in cur:
         if k not in new:
             _unlink(os.path.join(d, k))
-    st = _write(d, MINER_JSON, fastjson.dumps(new, sort_keys=True) + b"\n")
+    st = _write(d, MINER_JSON, _encode_json(new))
     site.cache[mac] = ((st.st_ino, st.st_mtime_ns, st.st_size), new)
 
 

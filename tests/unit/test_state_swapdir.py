@@ -1,0 +1,138 @@
+"""Folder-swap updates (minectl_py.state.swapdir): what a long-running writer leaves behind
+equals what the file-by-file writer leaves, whatever the shadow folder held before."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from minectl_py.state import compare, project, read
+from tests.statefakes import lease, mac_of, poll, poll_fail
+
+T0 = 1_790_000_000_000
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    project.forget_cache()
+    yield
+    project.forget_cache()
+
+
+def _ip(i: int) -> str:
+    return f"10.77.0.{10 + i}"
+
+
+def _history(n_miners: int, cycles: int, seed: int = 3) -> list[dict]:
+    rng = random.Random(seed)
+    recs = [lease("add", mac_of(i), _ip(i), T0, f"m{i}") for i in range(n_miners)]
+    for c in range(1, cycles + 1):
+        t = T0 + 60_000 * c
+        for i in range(n_miners):
+            r = rng.random()
+            if r < 0.15:
+                recs.append(poll_fail(_ip(i), t, reason=rng.choice(["timeout", "refused"]), mac=mac_of(i)))
+            elif r < 0.2:
+                recs.append(lease("old", mac_of(i), _ip(i), t, f"m{i}" if rng.random() < 0.5 else None))
+            else:
+                recs.append(poll(rng, _ip(i), t, kind=i + c, mac=mac_of(i)))
+    return recs
+
+
+def _per_file_reference(root: Path, recs: list[dict]) -> compare.Snapshot:
+    """The same records projected by the lease hook's writer (no folder swap)."""
+    saved = project._swapdir, project._exchange
+    project._swapdir = project._exchange = None
+    try:
+        project.forget_cache()
+        project.record_and_apply(str(root), recs, None, swap=False)
+        return compare.snapshot(str(root))
+    finally:
+        project._swapdir, project._exchange = saved
+        project.forget_cache()
+
+
+def _consistent(d: Path) -> None:
+    """Every one-value file says what miner.json says, and no file is missing or extra."""
+    js = json.loads((d / "miner.json").read_text())
+    got = {p.name: p.read_text() for p in d.iterdir() if not p.name.startswith(".") and p.name != "miner.json"}
+    assert got == {k: project.render(k, v) + "\n" for k, v in js.items()}
+
+
+def test_swap_updates_equal_file_by_file_updates(tmp_path):
+    assert project.use_exchange()
+    recs = _history(6, 12)
+    live = tmp_path / "live"
+    project.record_and_apply(str(live), recs, None)
+    # the shadows exist (the swap path ran) and readers do not see them
+    shadows = [p.name for p in (live / "miners").iterdir() if p.name.startswith(".")]
+    assert sorted(shadows) == sorted(f".{mac_of(i)}.alt" for i in range(6))
+    assert len(read.load_all(str(live))) == 6
+    for i in range(6):
+        _consistent(live / "miners" / mac_of(i))
+    assert compare.diff(compare.snapshot(str(live)), _per_file_reference(tmp_path / "ref", recs)) == []
+
+
+def test_other_writers_and_damaged_shadows_are_caught_up(tmp_path):
+    """The hook (file by file, another process) changes the live folder; a crash leaves a
+    shadow half written with a stray file; the shadow vanishes: the next swap is still right."""
+    assert project.use_exchange()
+    recs = _history(3, 4, seed=5)
+    live = tmp_path / "live"
+    st = str(live)
+    project.record_and_apply(st, recs, None)
+    rng = random.Random(9)
+    more: list[dict] = []
+    t = T0 + 3_600_000
+
+    def step(rec: dict) -> None:
+        more.append(rec)
+        project.record_and_apply(st, [rec], None)
+
+    # 1. another process writes file by file (its own cache, no swap)
+    hook_rec = lease("old", mac_of(0), _ip(0), t, "renamed")
+    more.append(hook_rec)
+    sites = dict(project._SITES)
+    saved = project._swapdir, project._exchange
+    project._swapdir = project._exchange = None
+    project.forget_cache()
+    try:
+        project.record_and_apply(st, [hook_rec], None, swap=False)
+    finally:
+        project._swapdir, project._exchange = saved
+        project._SITES.clear()
+        project._SITES.update(sites)
+    step(poll(rng, _ip(0), t + 1000, kind=1, mac=mac_of(0)))
+    # 2. a writer stopped half way through a shadow: values and miner.json changed, stray file
+    shadow = live / "miners" / f".{mac_of(1)}.alt"
+    (shadow / "miner.json").write_text('{"mac": "x"}\n')
+    (shadow / "hashrate").write_text("999.99\n")
+    (shadow / "stray").write_text("left over\n")
+    step(poll(rng, _ip(1), t + 2000, kind=2, mac=mac_of(1)))
+    step(poll(rng, _ip(1), t + 3000, kind=3, mac=mac_of(1)))
+    # 3. the shadow removed by hand
+    for p in (live / "miners" / f".{mac_of(2)}.alt").iterdir():
+        p.unlink()
+    (live / "miners" / f".{mac_of(2)}.alt").rmdir()
+    step(poll_fail(_ip(2), t + 4000, mac=mac_of(2)))
+    step(poll(rng, _ip(2), t + 5000, kind=4, mac=mac_of(2)))
+    for i in range(3):
+        _consistent(live / "miners" / mac_of(i))
+    assert not (live / "miners" / mac_of(1) / "stray").exists()
+    assert compare.diff(compare.snapshot(st), _per_file_reference(tmp_path / "ref", recs + more)) == []
+
+
+def test_removed_miner_takes_its_shadow_along(tmp_path):
+    assert project.use_exchange()
+    st = str(tmp_path)
+    inv = {"cmd": "inventory", "created_at_ms": str(T0), "mac": mac_of(7), "action": "set", "name": "r1-p1"}
+    project.apply(st, inv)
+    project.apply(st, dict(inv, created_at_ms=str(T0 + 1000), rack="R1"))
+    project.apply(st, dict(inv, created_at_ms=str(T0 + 2000), rack="R2"))
+    assert os.path.isdir(tmp_path / "miners" / f".{mac_of(7)}.alt")
+    project.apply(st, dict(inv, created_at_ms=str(T0 + 3000), action="remove"))
+    assert os.listdir(tmp_path / "miners") == []

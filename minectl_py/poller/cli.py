@@ -179,7 +179,8 @@ async def _amain(a: argparse.Namespace, settings: Any, sink: Any, get_targets: A
                     item |= {"reason": r.reason, "detail": r.detail}
                 item["elapsed_ms"] = r.elapsed_ms
                 out.append(item)
-            json.dump({"targets": st.targets, "ok": st.ok, "failed": st.failed, "results": out}, sys.stdout, indent=1)
+            doc = {"targets": st.targets, "ok": st.ok, "failed": st.failed, "elapsed_s": round(st.elapsed_s, 3)}
+            json.dump(doc | {"results": out}, sys.stdout, indent=1)
             sys.stdout.write("\n")
         else:
             print(f"{'IP':<16} {'MODEL':<22} {'TH/s':>9}  {'TEMP':>4}  {'FANS':<23} POOL")

@@ -5,7 +5,8 @@ is ``{`` else ``command|parameter`` text, the reply, a NUL byte, close. Joined c
 (``summary+pools``) where the personality allows them, privileged commands gated by the
 personality's access rules (``Access denied`` on stock Antminers), STATUS codes and
 messages as cgminer's ``api.c`` has them. Transport faults (slow, hanging, truncated,
-garbage, invalid_json) are applied here; dead/refusing are listener states (``fleet.py``).
+garbage, invalid_json, huge) are applied here; dead/refusing are listener states and
+resetting a socket option (``fleet.py``).
 """
 
 from __future__ import annotations
@@ -145,8 +146,25 @@ def respond(fleet: Fleet, m: SimMiner, data: bytes) -> tuple[bytes | None, float
     return body, delay, after
 
 
+_HUGE: dict[int, bytes] = {}
+
+
+def huge_body(size: int) -> bytes:
+    """A reply that starts like cgminer's and goes on for ``size`` bytes (one shared copy)."""
+    size = max(1024, min(int(size), 256 << 20))
+    body = _HUGE.get(size)
+    if body is None:
+        head = b'{"STATUS":[{"STATUS":"S","When":0,"Code":11,"Msg":"'
+        body = _HUGE[size] = head + b"x" * (size - len(head) - 6) + b'"}]}\0'
+        while len(_HUGE) > 4:
+            del _HUGE[next(iter(_HUGE))]
+    return body
+
+
 def _fault_body(m: SimMiner, body: bytes) -> bytes:
     f = m.faults
+    if "huge" in f:
+        return huge_body(f["huge"].get("size", 8 << 20))
     if "truncated" in f:
         return body[: max(1, len(body) // 2)]  # cut mid-reply, no NUL
     if "garbage" in f:

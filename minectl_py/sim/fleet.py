@@ -23,6 +23,7 @@ import logging
 import os
 import random
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -269,6 +270,11 @@ class Fleet:
 
     def _answer(self, conn: socket.socket, m: SimMiner, data: bytes) -> None:
         if not data:
+            self._drop(conn)
+            return
+        if "resetting" in m.faults:  # read the request, then a TCP reset instead of a reply
+            with contextlib.suppress(OSError):
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self._drop(conn)
             return
         try:

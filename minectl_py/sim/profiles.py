@@ -14,7 +14,9 @@ import time
 from dataclasses import dataclass, field
 
 #: Faults that change how the miner answers on the wire (see docs/simulator.md).
-TRANSPORT_FAULTS = frozenset({"dead", "refusing", "slow", "hanging", "truncated", "garbage", "invalid_json"})
+TRANSPORT_FAULTS = frozenset(
+    {"dead", "refusing", "slow", "hanging", "truncated", "garbage", "invalid_json", "resetting", "huge"}
+)
 #: Faults that change what the miner reports.
 STATE_FAULTS = frozenset({"hot", "low_hashrate", "fan_failed", "board_failed", "reboot_loop", "pool_dead"})
 FAULTS = TRANSPORT_FAULTS | STATE_FAULTS

@@ -113,6 +113,14 @@ def make_record(fields: dict[str, object], nodename: str, at_ms: int | None = No
 
 
 # ---------------------------------------------------------------- appending to the event log
+def _own_like_dir(fd: int, d: str) -> None:
+    """The event writer's rule for files created as root (``minectl_py.events.owner``),
+    imported only when a file was just created."""
+    from minectl_py.events.owner import own_like_dir
+
+    own_like_dir(fd, d)
+
+
 def lock_path(live: str) -> str:
     """Same lock file as ``minectl_py.events.writer.lock_path`` (a test keeps them equal)."""
     d, base = os.path.split(live)
@@ -130,7 +138,11 @@ def append_event(path: str, data: bytes) -> None:
     d = os.path.dirname(path) or "."
     if not os.path.isdir(d):
         os.makedirs(d, mode=0o750, exist_ok=True)
-    lfd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        lfd = os.open(lock_path(path), os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        lfd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        _own_like_dir(lfd, d)
     try:
         fcntl.flock(lfd, fcntl.LOCK_EX)
         try:
@@ -148,6 +160,8 @@ def append_event(path: str, data: bytes) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         try:
             size = os.fstat(fd).st_size
+            if size == 0:  # a new day's file, maybe created by us as root
+                _own_like_dir(fd, d)
             try:
                 view = memoryview(data)
                 while view:

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from minectl_py.events.owner import own_like_dir as _own_like_dir
 from minectl_py.events.record import encode
 
 #: Mode of new log files and the lock file. The directory carries the group (see docs).
@@ -200,17 +201,6 @@ class _suppress_oserror:
 
     def __exit__(self, tp: object, val: object, tb: object) -> bool:
         return isinstance(val, OSError)
-
-
-def _own_like_dir(fd: int, d: str) -> None:
-    """Run as root (an admin without sudo -u), give a file we created the log directory's
-    owner and group, so the service user can still append to it."""
-    if os.geteuid() != 0:
-        return
-    st, dst = os.fstat(fd), os.stat(d)
-    if (st.st_uid, st.st_gid) != (dst.st_uid, dst.st_gid) and st.st_size == 0:
-        with _suppress_oserror():
-            os.fchown(fd, dst.st_uid, dst.st_gid)
 
 
 def _fsync_dir(d: str) -> None:

@@ -160,3 +160,22 @@ def test_hook_imports_only_builtins_and_its_own_modules(tmp_path):
     loaded = set(out.stdout.split())
     heavy = {"json", "re", "typing", "enum", "dataclasses", "collections", "functools", "ctypes", "signal"}
     assert not loaded & heavy, loaded & heavy
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the hook runs as root under dnsmasq")
+def test_hook_as_root_gives_new_log_files_the_directory_owner(hook):
+    """dnsmasq runs the hook as root; the poller (a service user) appends to the same log, so
+    a log or lock file the hook creates takes the log directory's owner, as the writer does."""
+    d = hook.events.parent
+    d.mkdir(parents=True)
+    os.chown(d, 65534, 65534)
+    r = hook("add", MAC, "10.77.0.5", "s9-0001")
+    assert r.returncode == 0, r.stderr
+    for p in (hook.events, d / lock_path(str(hook.events)).rsplit("/", 1)[1]):
+        st = os.stat(p)
+        assert (st.st_uid, st.st_gid) == (65534, 65534), p
+    # a file that someone else created keeps its owner
+    os.chown(hook.events, 0, 0)
+    assert hook("old", MAC, "10.77.0.5", "s9-0001").returncode == 0
+    assert os.stat(hook.events).st_uid == 0
+    assert len(events(hook.events)) == 2

@@ -20,7 +20,7 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 
-N = 300
+N = 330  # 33 faulty: 10 %
 #: fault -> (params, the reason the poller must report)
 FAULTS = {
     "dead": ({}, "connect_timeout"),
@@ -32,6 +32,7 @@ FAULTS = {
     "truncated": ({}, "truncated"),
     "invalid_json": ({}, "invalid_json"),
     "refusing": ({}, "refused"),
+    "dying": ({}, "empty"),
     "slow-ok": ({"delay": 0.5}, None),  # slow, but inside the timeout: read like any other
 }
 INTERVAL = 60.0
@@ -82,7 +83,7 @@ def fleet():
 
 def test_faulty_tenth_does_not_hold_up_the_site(fleet, tmp_path):
     f, faulty = fleet
-    assert len(faulty) == 30 and len(f.addresses) == N
+    assert len(faulty) == 3 * len(FAULTS) == N // 10 and len(f.addresses) == N
     env = dict(os.environ, PYTHONPATH=str(ROOT), MINECTL_NODENAME="test-controller")
     cmd = [sys.executable, "-m", "minectl_py", "poll", "--once", "--json", "--concurrency", "64"]
     cmd += ["--connect-timeout", "2", "--timeout", "5", "--events", str(tmp_path / "events.log")]
@@ -98,7 +99,7 @@ def test_faulty_tenth_does_not_hold_up_the_site(fleet, tmp_path):
     results = {r["ip"]: r for r in doc["results"]}
     assert len(results) == N
     healthy = [ip for ip in f.addresses if faulty.get(ip, "slow-ok") == "slow-ok"]
-    assert len(healthy) == N - 27
+    assert len(healthy) == N - 3 * (len(FAULTS) - 1)
     assert [ip for ip in healthy if not results[ip]["ok"]] == []
     got = {ip: results[ip].get("reason") for ip, name in faulty.items() if name != "slow-ok"}
     want = {ip: FAULTS[name][1] for ip, name in faulty.items() if name != "slow-ok"}

@@ -3,7 +3,8 @@
 One asyncio loop; ``concurrency`` worker coroutines take targets from a queue and poll
 them (``minectl_py.miner.poll``); results become ``poll`` / ``poll_fail`` records, committed
 in batches by one writer thread (``Sink``: event log + state directory), so disk syncs never
-stall the sockets. A miner whose polls time out (connect or reply) is skipped for 1, 2, 4 ...
+stall the sockets; at most :data:`MAX_QUEUED_BATCHES` wait for it (memory stays bounded when
+the disk is slower than the miners). A miner whose polls time out (connect or reply) is skipped for 1, 2, 4 ...
 up to ``backoff_max`` cycles, so dead miners never eat the interval; fast failures (refused,
 garbage...) cost nothing and are retried every cycle. On stop, workers take no new targets,
 in-flight polls get ``grace`` seconds, then are abandoned; finished results are committed.
@@ -29,6 +30,9 @@ log = logging.getLogger("minectl.poll")
 
 #: failures that cost a timeout, and so earn a back-off
 SLOW_REASONS = frozenset({"connect_timeout", "timeout", "unreachable"})
+#: batches waiting for the writer thread at most; polling pauses while more are queued, so a
+#: slow disk bounds memory instead of piling up records
+MAX_QUEUED_BATCHES = 4
 
 
 @dataclass
@@ -157,6 +161,8 @@ class Poller:
                     pending.append(to_record(self.nodename, t, r))
                     if len(pending) >= self.s.batch:
                         flush()
+                        if len(commits) > MAX_QUEUED_BATCHES:  # errors surface at the end
+                            await asyncio.wait([commits[-MAX_QUEUED_BATCHES - 1]])
 
         n = max(1, min(self.s.concurrency, len(queue)))
         workers = [asyncio.ensure_future(worker()) for _ in range(n)]

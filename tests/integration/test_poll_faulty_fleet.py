@@ -7,16 +7,19 @@ while the huge miners send far more than that. (The 5,000-miner figure is a benc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
 import subprocess
 import sys
+import threading
 
 import pytest
 
 from minectl_py.sim import FleetError, FleetSpec, MinerSpec, finish, run_fleet_in_thread
 from tests.conftest import ROOT
+from tests.simfleet import start_fleet
 
 pytestmark = pytest.mark.integration
 
@@ -110,3 +113,49 @@ def test_faulty_tenth_does_not_hold_up_the_site(fleet, tmp_path):
     assert maxrss_kib < 150 * 1024, maxrss_kib
     lines = (tmp_path / "events.log").read_bytes().count(b"\n")
     assert lines == N
+
+
+class _BlockedSink:
+    """A sink whose disk is stuck until ``gate`` opens (the real Sink's interface)."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.records: list[dict] = []
+
+    def commit(self, records: list[dict]) -> None:
+        self.entered.set()
+        self.gate.wait(120)
+        self.records += records
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_stuck_writer_pauses_polling_instead_of_piling_up_records():
+    from minectl_py.poller import run as prun
+
+    f = start_fleet(["s9"] * 40, block="127.73", thirds=(1, 200))
+    try:
+        sink = _BlockedSink()
+        p = prun.Poller(prun.Settings(concurrency=1, batch=1, connect_timeout=2, timeout=5), sink, "t")  # type: ignore[arg-type]
+        targets = [prun.Target(ip) for ip in f.addresses]
+        seen: list[int] = []
+
+        async def main() -> prun.CycleStats:
+            task = asyncio.ensure_future(p.run_cycle(targets))
+            while not sink.entered.is_set():
+                await asyncio.sleep(0.02)
+            for _ in range(50):  # a second or more for polling to run ahead, if it could
+                await asyncio.sleep(0.02)
+                seen.append(len(p.plans))
+            sink.gate.set()
+            return await task
+
+        st = asyncio.run(main())
+        p.close()
+        # one batch in the writer, MAX_QUEUED_BATCHES waiting, one being filled, one in flight
+        assert max(seen) <= 1 + prun.MAX_QUEUED_BATCHES + 2, seen
+        assert st.ok == len(sink.records) == 40
+    finally:
+        f.stop()

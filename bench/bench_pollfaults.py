@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.bench_poll import _child, _start_sim
+from bench.bench_poll import _child, _start_sim, discard
 
 BASE_IP = "127.73.0.1"  # this area's second loopback block (127.73.0.0/16)
 INTERVAL_S = 60.0
@@ -42,10 +41,7 @@ def _run(ips: list[str], macs: dict[str, str], work: str, name: str) -> dict:
     sub = os.path.join(work, name)
     os.makedirs(sub)
     Path(sub, "macs.json").write_text(json.dumps(macs))
-    try:
-        return _child("state", ips, sub)
-    finally:
-        shutil.rmtree(sub, ignore_errors=True)
+    return _child("state", ips, sub)
 
 
 def run(quick: bool) -> dict:
@@ -76,7 +72,7 @@ def run(quick: bool) -> dict:
                 sim.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 sim.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        discard(work)
     res["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
     healthy = n - res["faulty"]
     f, b = res["with_faults"], res["baseline_all_healthy"]

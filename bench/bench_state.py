@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
+from bench.bench_poll import discard
 from minectl_py.state import project, read
 from tests.statefakes import lease, mac_of, poll
 
@@ -85,4 +85,4 @@ def run(quick: bool = False) -> dict[str, object]:
         }
     finally:
         project.forget_cache()
-        shutil.rmtree(work, ignore_errors=True)
+        discard(str(work))

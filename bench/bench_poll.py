@@ -156,6 +156,16 @@ async def _pyasic(ips: list[str]) -> dict:
     }
 
 
+def stop_sims(sims: list[subprocess.Popen]) -> None:
+    for sim in sims:
+        sim.send_signal(signal.SIGTERM)
+    for sim in sims:
+        try:
+            sim.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+
+
 def discard(path: str) -> None:
     """Remove a work directory in a detached ``rm -rf``: deleting a few hundred thousand
     small files takes minutes on this VM's ext4 (mounted with ``discard``), and the figures
@@ -246,13 +256,7 @@ def run(quick: bool) -> dict:
                 res[f"{mode}_{n}"] = _child(mode, ips[:n], sub)
         res[f"pyasic_{n_pyasic}"] = py = _child("pyasic", ips[:n_pyasic], work)
     finally:
-        for sim in sims:
-            sim.send_signal(signal.SIGTERM)
-        for sim in sims:
-            try:
-                sim.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                sim.kill()
+        stop_sims(sims)
         discard(work)
     res["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
     ours = res[f"state_{n_pyasic}"]

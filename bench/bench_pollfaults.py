@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.bench_poll import _child, _start_sim, discard
+from bench.bench_poll import _child, _start_sim, discard, stop_sims
 
 BASE_IP = "127.73.0.1"  # this area's second loopback block (127.73.0.0/16)
 INTERVAL_S = 60.0
@@ -66,12 +64,7 @@ def run(quick: bool) -> dict:
         control.request(sock, {"op": "clear", "ip": "*"})
         res["baseline_all_healthy"] = _run(ips, macs, work, "healthy")
     finally:
-        if sim is not None:
-            sim.send_signal(signal.SIGTERM)
-            try:
-                sim.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                sim.kill()
+        stop_sims([sim] if sim is not None else [])
         discard(work)
     res["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
     healthy = n - res["faulty"]

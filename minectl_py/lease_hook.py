@@ -220,7 +220,7 @@ def handle(argv: list[str], env: Mapping[str, str], events: str, state_dir: str,
     rec = make_record(fields, nodename)
     data = b"\x1e" + fastjson.dumps(rec) + b"\n"
     try:
-        project.record_and_apply(state_dir, [rec], lambda _recs: append_event(events, data), swap=False)
+        project.record_and_apply(state_dir, [rec], lambda _recs: append_event(events, data), swap=False, log=events)
     except OSError as e:
         print(f"minectl-lease-hook: {argv[0]} {argv[1]} {argv[2]}: {e}", file=sys.stderr)
         return 1

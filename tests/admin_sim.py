@@ -1,45 +1,28 @@
-"""Simulated miners for the admin tests, on 127.30.0.0/16 (the block reserved for minectl's
+"""Simulated miners for the admin tests, on 127.74.0.0/16 (the block reserved for minectl's
 admin tests), and a state directory that describes them as the site would: a lease for each,
 then a real poll over the API, both projected into the state directory."""
 
 from __future__ import annotations
 
 import asyncio
-import random
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from minectl_py.events.record import make
-from minectl_py.sim import FleetError, FleetSpec, FleetThread, MinerSpec, finish, run_fleet_in_thread
+from minectl_py.sim import FleetThread
 from tests import admin_site
+from tests.simfleet import start_fleet
+
+BLOCK = "127.74"
 
 
-def start(
-    personalities: list[str], *, http: bool = True, ssh: bool = True, third: int | None = None, **kw: Any
-) -> FleetThread:
-    """One simulated miner per entry (``"s19"``, ``"cgminer:hot"``) on 127.30.<third>.1.. ."""
-    last: Exception | None = None
-    for _ in range(20):
-        t = third if third is not None else random.randrange(1, 200)
-        miners = []
-        for i, p in enumerate(personalities):
-            name, _, faults = p.partition(":")
-            ms = MinerSpec(ip=f"127.30.{t + i // 250}.{i % 250 + 1}", personality=name)
-            ms.faults = {f: {} for f in faults.split(",") if f}
-            miners.append(ms)
-        spec = FleetSpec(miners=miners, seed=t, reboot_seconds=1.0)
-        spec.restart_seconds = 0.3
-        spec.http_port = 80 if http else None
-        spec.ssh_port = 22 if ssh else None
-        for k, v in kw.items():
-            setattr(spec, k, v)
-        try:
-            return run_fleet_in_thread(finish(spec))
-        except (FleetError, OSError) as e:
-            last = e
-            if third is not None:
-                break
-    raise RuntimeError(f"could not start a simulated fleet on 127.30.0.0/16: {last}")
+def start(personalities: list[str], *, http: bool = True, ssh: bool = True, **kw: Any) -> FleetThread:
+    """One simulated miner per entry (``"s19"``, ``"cgminer:hot"``) on 127.74.<third>.1.. ."""
+    return start_fleet(personalities, http=http, ssh=ssh, block=BLOCK, thirds=(1, 200), restart_seconds=0.3, **kw)
 
 
 async def _poll_all(ips: list[str]) -> list[Any]:
@@ -79,3 +62,47 @@ def state_for(fleet: FleetThread, state_dir: Path) -> None:
         site.records.append(make("inventory", "test-controller", inv))
     site.records += records_for(fleet)
     admin_site.apply(str(state_dir), site)
+
+
+@contextmanager
+def running(personalities: list[str], base: Path, **kw: Any) -> Iterator[FleetThread]:
+    """A fleet (see :func:`start`) with its state directory in ``base/state``; stopped after."""
+    fleet = start(personalities, **kw)
+    try:
+        state_for(fleet, base / "state")
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+def site_env(base: Path, tmp: Path, creds: str) -> dict[str, str]:
+    """The environment of one ``minectl`` run: the fleet's state directory (in ``base``), and a
+    private event log and root-only credentials file (``creds``, YAML) in ``tmp``."""
+    (tmp / "events").mkdir(exist_ok=True)
+    cred = tmp / "credentials.yml"
+    cred.write_text(creds)
+    os.chmod(cred, 0o600)
+    return {
+        "MINECTL_STATE_DIR": str(base / "state"),
+        "MINECTL_EVENTS": str(tmp / "events" / "events.log"),
+        "MINECTL_CONFIG_DIR": str(tmp),
+        "MINECTL_NODENAME": "test-controller",
+    }
+
+
+def audit(env: dict[str, str]) -> list[dict[str, Any]]:
+    """The records of the run's event log (the audit trail), oldest first."""
+    p = Path(env["MINECTL_EVENTS"])
+    return [json.loads(x.lstrip("\x1e")) for x in p.read_text().split("\n") if x] if p.exists() else []
+
+
+def act(env: dict[str, str], *args: str) -> tuple[int, dict[str, dict[str, Any]]]:
+    """``minectl ARGS --json`` (``--timeout 5`` unless given; options go before an ``exec``'s
+    ``--``) -> (exit code, results by miner name). Exit codes other than 0/1 fail the test."""
+    from tests.conftest import run_minectl
+
+    opts = ("--json",) if "--timeout" in args else ("--json", "--timeout", "5")
+    i = args.index("--") if "--" in args else len(args)
+    r = run_minectl(*args[:i], *opts, *args[i:], env=env)
+    assert r.returncode in (0, 1), r.stderr.decode()
+    return r.returncode, {x["name"]: x for x in json.loads(r.stdout)["results"]}

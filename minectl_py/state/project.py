@@ -560,23 +560,42 @@ def record_and_apply(
         with _Locked(site.root):
             j = jnl.Journal(site.root)
             try:
-                if j.pending():
-                    jnl.recover(site, j)
-                if append is None:
-                    for rec in chunk:
-                        n += _apply_locked(site, rec)
-                    continue
-                j.begin(log, [r.get("id") for r in chunk if isinstance(r, dict)])
-                append(chunk)
+                with _where(site.root):
+                    if j.pending():
+                        jnl.recover(site, j)
+                    if append is None:
+                        for rec in chunk:
+                            n += _apply_locked(site, rec)
+                        continue
+                    j.begin(log, [r.get("id") for r in chunk if isinstance(r, dict)])
+                append(chunk)  # its errors name the log
                 _journal = j
                 try:
-                    for rec in chunk:
-                        n += _apply_locked(site, rec)
+                    with _where(site.root):
+                        for rec in chunk:
+                            n += _apply_locked(site, rec)
+                        j.done()  # not on an error: the next writer recovers the chunk
                 finally:
                     _journal = None
-                j.done()  # not on an error: the next writer recovers the chunk
             finally:
                 j.close()
+
+
+class _where:
+    """Re-raise an OSError of the state directory with its path in the message (a disk-full
+    ``write`` names no file): ``cannot update the state directory /x: No space left...``."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, tp: object, e: object, tb: object) -> bool:
+        if isinstance(e, OSError) and not (e.strerror or "").startswith("cannot update the state directory"):
+            what = f"{e.strerror or e}" + (f" ({e.filename})" if e.filename else "")
+            raise OSError(e.errno, f"cannot update the state directory {self.root}: {what}") from e
+        return False
 
 
 def recover(state_dir: str) -> dict[str, int] | None:

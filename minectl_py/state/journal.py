@@ -48,6 +48,13 @@ class Journal:
         self.path = os.path.join(root, JOURNAL)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         self.keys: set[str] = set()
+        if os.geteuid() == 0:  # root (an admin without sudo -u): the service user must reopen it
+            st, dst = os.fstat(self.fd), os.stat(root)
+            if (st.st_uid, st.st_gid) != (dst.st_uid, dst.st_gid):
+                try:  # noqa: SIM105 - no contextlib here (import cost)
+                    os.fchown(self.fd, dst.st_uid, dst.st_gid)
+                except OSError:
+                    pass
 
     def pending(self) -> bool:
         return os.fstat(self.fd).st_size > 0

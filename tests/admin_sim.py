@@ -1,45 +1,24 @@
-"""Simulated miners for the admin tests, on 127.30.0.0/16 (the block reserved for minectl's
+"""Simulated miners for the admin tests, on 127.74.0.0/16 (the block reserved for minectl's
 admin tests), and a state directory that describes them as the site would: a lease for each,
 then a real poll over the API, both projected into the state directory."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 from pathlib import Path
 from typing import Any
 
 from minectl_py.events.record import make
-from minectl_py.sim import FleetError, FleetSpec, FleetThread, MinerSpec, finish, run_fleet_in_thread
+from minectl_py.sim import FleetThread
 from tests import admin_site
+from tests.simfleet import start_fleet
+
+BLOCK = "127.74"
 
 
-def start(
-    personalities: list[str], *, http: bool = True, ssh: bool = True, third: int | None = None, **kw: Any
-) -> FleetThread:
-    """One simulated miner per entry (``"s19"``, ``"cgminer:hot"``) on 127.30.<third>.1.. ."""
-    last: Exception | None = None
-    for _ in range(20):
-        t = third if third is not None else random.randrange(1, 200)
-        miners = []
-        for i, p in enumerate(personalities):
-            name, _, faults = p.partition(":")
-            ms = MinerSpec(ip=f"127.30.{t + i // 250}.{i % 250 + 1}", personality=name)
-            ms.faults = {f: {} for f in faults.split(",") if f}
-            miners.append(ms)
-        spec = FleetSpec(miners=miners, seed=t, reboot_seconds=1.0)
-        spec.restart_seconds = 0.3
-        spec.http_port = 80 if http else None
-        spec.ssh_port = 22 if ssh else None
-        for k, v in kw.items():
-            setattr(spec, k, v)
-        try:
-            return run_fleet_in_thread(finish(spec))
-        except (FleetError, OSError) as e:
-            last = e
-            if third is not None:
-                break
-    raise RuntimeError(f"could not start a simulated fleet on 127.30.0.0/16: {last}")
+def start(personalities: list[str], *, http: bool = True, ssh: bool = True, **kw: Any) -> FleetThread:
+    """One simulated miner per entry (``"s19"``, ``"cgminer:hot"``) on 127.74.<third>.1.. ."""
+    return start_fleet(personalities, http=http, ssh=ssh, block=BLOCK, thirds=(1, 200), restart_seconds=0.3, **kw)
 
 
 async def _poll_all(ips: list[str]) -> list[Any]:

@@ -5,7 +5,6 @@ simulated miners, a lease for each in the event log, and the real poller (``mine
 from __future__ import annotations
 
 import os
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,10 @@ from typing import Any
 from minectl_py.events.reader import EventReader
 from minectl_py.events.record import make
 from minectl_py.events.writer import EventWriter
-from minectl_py.sim import FleetError, FleetSpec, FleetThread, MinerSpec, finish, run_fleet_in_thread
+from minectl_py.sim import FleetThread
 from tests import admin_site
 from tests.conftest import run_minectl
+from tests.simfleet import start_fleet as _start_fleet
 
 try:  # the state projection (lease hook / poller write the state directory through it)
     from minectl_py.state import project as _project  # type: ignore[import-not-found,unused-ignore]
@@ -24,24 +24,7 @@ except ImportError:  # pragma: no cover - until minectl_py.state lands
 
 
 def start_fleet(personalities: list[str], *, ssh: bool = False, http: bool = False) -> FleetThread:
-    last: Exception | None = None
-    for _ in range(20):
-        third = random.randrange(1, 250)
-        miners = []
-        for i, p in enumerate(personalities):
-            name, _, faults = p.partition(":")
-            ms = MinerSpec(ip=f"127.50.{third}.{i + 1}", personality=name)
-            ms.faults = {f: {} for f in faults.split(",") if f}
-            miners.append(ms)
-        spec = FleetSpec(miners=miners, seed=third, reboot_seconds=1.0)
-        spec.restart_seconds = 0.3
-        spec.http_port = 80 if http else None
-        spec.ssh_port = 22 if ssh else None
-        try:
-            return run_fleet_in_thread(finish(spec))
-        except (FleetError, OSError) as e:
-            last = e
-    raise RuntimeError(f"could not start a simulated fleet on 127.50.0.0/16: {last}")
+    return _start_fleet(personalities, ssh=ssh, http=http, block="127.50", thirds=(1, 250), restart_seconds=0.3)
 
 
 class SimSite:

@@ -1,43 +1,62 @@
-"""Starting simulated fleets from tests: each on a random /24 of 127.20.0.0/16 (the block
-reserved for the miners area), retried if another concurrent test run holds the addresses."""
+"""Starting simulated fleets from tests: the one helper every area's tests use.
+
+Each area keeps to its own loopback block (``block``: ``127.20`` the miners area, ``127.50``
+the rules tests, ``127.74`` the admin tests); a fleet takes a random /24 of it (or ``third``)
+and is retried on another one if a concurrent test run holds the addresses."""
 
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable, Sequence
 
 from minectl_py.sim import FleetError, FleetSpec, FleetThread, MinerSpec, finish, run_fleet_in_thread
 
 
-def start_fleet(personalities: list[str], *, http: bool = False, ssh: bool = False, **kw: object) -> FleetThread:
-    """A fleet with one miner per entry of ``personalities`` (``"s19"`` or ``"s19:hot,slow"``)."""
+def miner_specs(personalities: Sequence[str], block: str, third: int) -> list[MinerSpec]:
+    """One miner per entry (``"s19"`` or ``"s19:hot,slow"``) on ``block.third.1`` onwards
+    (250 a /24, continuing on the next one)."""
+    miners = []
+    for i, p in enumerate(personalities):
+        name, _, faults = p.partition(":")
+        ms = MinerSpec(ip=f"{block}.{third + i // 250}.{i % 250 + 1}", personality=name)
+        ms.faults = {f: {} for f in faults.split(",") if f}
+        miners.append(ms)
+    return miners
+
+
+def start_fleet(
+    personalities: Sequence[str],
+    *,
+    http: bool = False,
+    ssh: bool = False,
+    block: str = "127.20",
+    thirds: tuple[int, int] = (1, 100),
+    third: int | None = None,
+    restart_seconds: float = 0.5,
+    reboot_seconds: float = 1.0,
+    **kw: object,
+) -> FleetThread:
+    """A fleet with one miner per entry of ``personalities``; ``kw`` sets other
+    :class:`~minectl_py.sim.FleetSpec` fields. ``third`` pins the /24 (no retry elsewhere)."""
     last: Exception | None = None
-    for _ in range(20):
-        third = random.randrange(1, 100)
-        miners = []
-        for i, p in enumerate(personalities):
-            name, _, faults = p.partition(":")
-            ms = MinerSpec(ip=f"127.20.{third}.{i + 1}", personality=name)
-            ms.faults = {f: {} for f in faults.split(",") if f}
-            miners.append(ms)
-        spec = FleetSpec(miners=miners, seed=third, http_port=None, ssh_port=None, reboot_seconds=1.0)
-        spec.restart_seconds = 0.5
-        if http:
-            spec.http_port = 80
-        if ssh:
-            spec.ssh_port = 22
+    for _ in range(1 if third is not None else 20):
+        t = third if third is not None else random.randrange(*thirds)
+        spec = FleetSpec(miners=miner_specs(personalities, block, t), seed=t, reboot_seconds=reboot_seconds)
+        spec.restart_seconds = restart_seconds
+        spec.http_port = 80 if http else None
+        spec.ssh_port = 22 if ssh else None
         for k, v in kw.items():
             setattr(spec, k, v)
         try:
             return run_fleet_in_thread(finish(spec))
         except (FleetError, OSError) as e:
             last = e
-    raise RuntimeError(f"could not start a simulated fleet: {last}")
+    raise RuntimeError(f"could not start a simulated fleet on {block}.0.0/16: {last}")
 
 
-def wait_for(cond, timeout: float = 10.0, step: float = 0.05) -> bool:
+def wait_for(cond: Callable[[], object], timeout: float = 10.0, step: float = 0.05) -> bool:
     """Poll ``cond()`` until true (the machine may be busy: no fixed sleeps in assertions)."""
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():

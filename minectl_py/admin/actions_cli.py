@@ -216,7 +216,7 @@ def dry_run(miners: list[dict[str, Any]], action: str, params: dict[str, Any], a
     for m in miners:
         fam = family(m)
         chain = steps(action, fam, params)
-        via = " then ".join(f"{s.transport} {s.op}" for s in chain) or "not possible on this firmware"
+        via = " then ".join(s.label() for s in chain) or "not possible on this firmware"
         docs.append({"name": label(m), "ip": m.get("ip"), "mac": m.get("mac"), "family": fam, "via": via})
         rows.append([render.safe(label(m), 24), render.safe(m.get("ip") or "-"), fam, render.safe(via, 80)])
     if as_json:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minectl_py.admin.credentials import Credentials
-from minectl_py.admin.plan import READ_ONLY, family, steps
+from minectl_py.admin.plan import NOT_POSSIBLE, READ_ONLY, family, steps
 from minectl_py.admin.transports import FALL_THROUGH, HostKeys, Outcome, run_step
 
 #: results worth another attempt: nothing reached the miner (or, for read-only actions, anything)
@@ -63,7 +63,7 @@ def execute_one(
     chain = steps(action, fam, params)
     retry_on = RETRY_ON_READ if action in READ_ONLY else RETRY_ON
     attempts = 0
-    out = Outcome("unsupported", None, f"{action} is not possible on {fam} firmware")
+    out = Outcome("unsupported", None, NOT_POSSIBLE.get((action, fam), f"{action} is not possible on {fam} firmware"))
     while chain:
         attempts += 1
         tried: list[str] = []

@@ -1,4 +1,5 @@
-"""Talking to one miner for an action: cgminer API (TCP 4028), Antminer HTTP digest CGI, SSH.
+"""Talking to one miner for an action: cgminer API (TCP 4028), the Whatsminer token API (the
+same port), Antminer HTTP digest CGI; SSH is in :mod:`minectl_py.admin.ssh_transport`.
 
 Each ``run_*`` function performs one :class:`~minectl_py.admin.plan.Step` and returns an
 :class:`Outcome`; it never raises for a miner's misbehaviour. Results:
@@ -15,52 +16,22 @@ strings from :mod:`plan`.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from minectl_py.admin.credentials import Cred, Credentials
+from minectl_py.admin.outcome import FALL_THROUGH, MAX_REPLY, Outcome, net_error, short
 from minectl_py.admin.plan import Step
+from minectl_py.admin.ssh_transport import HostKeys, run_ssh
 
-MAX_REPLY = 1 << 20
-MAX_OUTPUT = 64 * 1024
-#: results after which the next transport in the chain is tried
-FALL_THROUGH = frozenset({"denied", "auth", "nocred", "unreachable", "unsupported"})
-
-
-@dataclass(slots=True)
-class Outcome:
-    result: str
-    transport: str | None = None
-    detail: str = ""
-    output: str | None = None  # exec stdout, pools listing
-    exit_status: int | None = None
-    data: Any = None
-    tried: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.result == "ok"
-
-
-def short(text: Any, n: int = 200) -> str:
-    s = str(text).replace("\n", " ").strip()
-    return s if len(s) <= n else s[: n - 1] + "…"
+__all__ = ["FALL_THROUGH", "HostKeys", "Outcome", "run_step", "short"]
 
 
 # -- cgminer API -------------------------------------------------------------------------
-class ConnectTimeout(TimeoutError):
-    """The TCP connect itself timed out: nothing was sent."""
-
-
 def _api_escape(v: str) -> str:
     return v.replace("\\", "\\\\").replace(",", "\\,")
 
@@ -110,26 +81,6 @@ def _classify_api(doc: Mapping[str, Any]) -> Outcome:
     return Outcome("fail", "api", short(msg or f"status {sev}"))
 
 
-def _net_error(e: BaseException, transport: str, sent: bool) -> Outcome:
-    if isinstance(e, ConnectionRefusedError):
-        return Outcome("unreachable", transport, "connection refused")
-    if isinstance(e, ConnectTimeout):
-        return Outcome("unreachable", transport, "connect timed out")
-    if isinstance(e, (TimeoutError, socket.timeout)):
-        return (
-            Outcome("timeout", transport, "no answer in time")
-            if sent
-            else Outcome("unreachable", transport, "connect timed out")
-        )
-    if isinstance(e, (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected, EOFError)):
-        if not sent:
-            return Outcome("unreachable", transport, "connection reset before the request was sent")
-        return Outcome("lost", transport, "connection lost after the request was sent: the miner may have acted")
-    if isinstance(e, OSError):
-        return Outcome("unreachable", transport, short(e.strerror or e))
-    return Outcome("fail", transport, short(f"{type(e).__name__}: {e}"))
-
-
 def _api_call(ip: str, port: int, command: str, parameter: str | None, timeout: float) -> tuple[Outcome, Any]:
     reply = api_request(ip, port, command, parameter, timeout)
     if reply.ok:
@@ -162,7 +113,9 @@ def pools_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def run_api(ip: str, port: int, step: Step, timeout: float) -> Outcome:
+def run_api(ip: str, port: int, step: Step, timeout: float, cred: Cred | None = None) -> Outcome:
+    if step.op == "wm":
+        return run_wm(ip, port, step, cred, timeout)
     if step.op == "command":
         out, _ = _api_call(ip, port, step.args["command"], step.args.get("parameter"), timeout)
         return out
@@ -226,6 +179,72 @@ def _api_pools_set(ip: str, port: int, args: Mapping[str, Any], timeout: float) 
     return Outcome("ok", "api", f"pools set: {', '.join(p['url'] for p in new)}")
 
 
+# -- Whatsminer token API ------------------------------------------------------------------
+#: Whatsminer codes for a signed command the miner could not read or verify: with a token just
+#: fetched, that is a wrong admin password (23 invalid JSON, 135 check token error, 137 base64)
+WM_AUTH_CODES = frozenset({23, 135, 137})
+#: transport failures of get_token: nothing privileged was sent, so it is safe to try again
+_WM_TOKEN_REASON = {
+    "timeout": "no answer to get_token in time (nothing was sent)",
+    "reset": "connection reset during get_token (nothing was sent)",
+    "empty": "closed without answering get_token (nothing was sent)",
+}
+
+
+def wm_request(
+    ip: str, port: int, cmd: str, password: str, params: Mapping[str, Any], timeout: float
+) -> tuple[Any, bool]:
+    """get_token, then the signed encrypted command -> (Reply, whether the command was sent)."""
+    import asyncio
+
+    from minectl_py.miner import whatsminer as wm
+
+    async def go() -> tuple[Any, bool]:
+        tok = await wm.token(ip, port=port, timeout=timeout)
+        if not tok.ok:
+            return tok, False
+        msg = tok.data["Msg"]
+        return await wm.send_privileged(ip, msg, cmd, password, port=port, timeout=timeout, **params), True
+
+    return asyncio.run(go())
+
+
+def run_wm(ip: str, port: int, step: Step, cred: Cred | None, timeout: float) -> Outcome:
+    """One Whatsminer token-API command, classified (pure apart from :func:`wm_request`)."""
+    if cred is None or not cred.password:
+        why = "no Whatsminer admin password configured (credentials.yml: families: whatsminer: api: {password: ...})"
+        return Outcome("nocred", "api", why)
+    cmd = step.args["cmd"]
+    rep, sent = wm_request(ip, port, cmd, cred.password, step.args.get("params") or {}, timeout)
+    return classify_wm(cmd, rep, sent)
+
+
+def classify_wm(cmd: str, rep: Any, sent: bool) -> Outcome:
+    """A Reply of :func:`wm_request` -> Outcome (pure)."""
+    if rep.ok:
+        out = _classify_api(rep.data)
+        if out.ok:
+            out.detail = f"{cmd}: {out.detail}"
+        return out
+    code = rep.status.get("Code") if isinstance(rep.data, dict) else None
+    msg = short(rep.detail or rep.reason)
+    if not sent:
+        if rep.reason in _WM_TOKEN_REASON:
+            return Outcome("unreachable", "api", _WM_TOKEN_REASON[rep.reason])
+        if rep.reason == "error" and (code == 14 or "invalid" in msg.lower()):
+            return Outcome("unsupported", "api", f"this firmware has no token API (get_token: {msg})")
+    if rep.reason == "denied":
+        return Outcome("denied", "api", f"{msg}: the miner's write API is off (enable it with WhatsMinerTool)")
+    if rep.reason == "error" and code in WM_AUTH_CODES:
+        return Outcome("auth", "api", f"wrong Whatsminer admin password: the miner answered {code} {msg!r}")
+    if rep.reason in _API_REASON:
+        res, why = _API_REASON[rep.reason]
+        return Outcome(res, "api", why)
+    if rep.reason == "error":
+        return Outcome("fail", "api", msg)
+    return Outcome("fail", "api", short(f"bad reply ({rep.reason}): {rep.detail}"))
+
+
 # -- Antminer HTTP CGI (digest) ----------------------------------------------------------
 def _opener(base: str, cred: Cred) -> urllib.request.OpenerDirector:
     mgr = urllib.request.HTTPPasswordMgrWithDefaultRealm()
@@ -240,8 +259,11 @@ def _http(opener: Any, url: str, body: Any, timeout: float) -> Any:
         req.add_header("Content-Type", "application/json")
     with opener.open(req, timeout=timeout) as r:
         raw = r.read(MAX_REPLY + 1)
+        missing = r.length  # bytes the Content-Length promised that never came (None: no length)
     if len(raw) > MAX_REPLY:
         raise ValueError("reply larger than 1 MiB")
+    if missing:
+        raise http.client.IncompleteRead(raw, missing)
     text = raw.decode("utf-8", "replace").strip()
     if not text:
         return {}
@@ -263,11 +285,15 @@ def _http_error(e: BaseException) -> Outcome:
     if isinstance(e, urllib.error.URLError):
         r = e.reason
         if isinstance(r, BaseException):
-            return _net_error(r, "http", sent=False)  # urllib wraps errors of the connect phase
+            return net_error(r, "http", sent=False)  # urllib wraps errors of the connect phase
         return Outcome("unreachable", "http", short(r))
     if isinstance(e, ValueError):
         return Outcome("fail", "http", short(f"bad reply: {e}"))
-    return _net_error(e, "http", sent=True)
+    if isinstance(e, http.client.IncompleteRead):
+        return Outcome("lost", "http", "connection dropped in the middle of the reply: the miner may have acted")
+    if isinstance(e, http.client.BadStatusLine) and not isinstance(e, http.client.RemoteDisconnected):
+        return Outcome("lost", "http", "the miner sent no valid answer and closed: it may have acted")
+    return net_error(e, "http", sent=True)
 
 
 def run_http(ip: str, port: int, step: Step, cred: Cred | None, timeout: float) -> Outcome:
@@ -321,154 +347,15 @@ def _new_conf(conf: dict[str, Any], step: Step) -> dict[str, Any]:
     return out
 
 
-# -- SSH ----------------------------------------------------------------------------------
-class HostKeys:
-    """Known SSH host keys shared by every connection of one command (TOFU or strict)."""
-
-    def __init__(self, path: str, policy: str) -> None:
-        import paramiko
-
-        self.path = path
-        self.policy = policy
-        self.keys = paramiko.HostKeys()
-        self.lock = threading.Lock()
-        self.changed = False
-        if policy != "off":
-            with contextlib.suppress(FileNotFoundError):
-                self.keys.load(path)
-
-    def save(self) -> None:
-        import os
-
-        if not self.changed or self.policy == "off":
-            return
-        tmp = self.path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.close(fd)
-        with self.lock:
-            self.keys.save(tmp)
-        os.replace(tmp, self.path)
-
-
-def run_ssh(ip: str, port: int, step: Step, cred: Cred | None, timeout: float, hostkeys: HostKeys | None) -> Outcome:
-    import paramiko
-
-    if cred is None or not cred.user:
-        return Outcome("nocred", "ssh", "no SSH credentials configured for this miner")
-    name = ip if port == 22 else f"[{ip}]:{port}"
-    client = paramiko.SSHClient()
-    store = client.get_host_keys()
-    if hostkeys is not None and hostkeys.policy != "off":
-        with hostkeys.lock:
-            known = hostkeys.keys.lookup(name)
-        if known is not None:
-            for ktype, key in known.items():
-                store.add(name, ktype, key)
-    client.set_missing_host_key_policy(_Policy(hostkeys))
-    sent = False
-    try:
-        try:
-            client.connect(
-                ip,
-                port=port,
-                username=cred.user,
-                password=cred.password,
-                key_filename=cred.key_file,
-                timeout=timeout,
-                banner_timeout=timeout,
-                auth_timeout=timeout,
-                allow_agent=False,
-                look_for_keys=False,
-            )
-        except paramiko.BadHostKeyException:
-            why = f"host key of {ip} changed: check the miner, then remove it from known_hosts"
-            return Outcome("hostkey", "ssh", why)
-        except paramiko.AuthenticationException:
-            return Outcome("auth", "ssh", "SSH authentication failed: wrong user, password or key")
-        except paramiko.SSHException as e:
-            if "host key" in str(e).lower() or "not found in known_hosts" in str(e):
-                return Outcome("hostkey", "ssh", short(e))
-            return Outcome("unreachable", "ssh", short(f"SSH handshake failed: {e}"))
-        cmd = step.args["cmd"]
-        chan = client.get_transport().open_session(timeout=timeout)  # type: ignore[union-attr]
-        chan.settimeout(timeout)
-        chan.exec_command(cmd)
-        sent = True
-        out, err = _drain(chan, timeout)
-        status = chan.recv_exit_status() if chan.exit_status_ready() else None
-        text = out.decode("utf-8", "replace")
-        etext = err.decode("utf-8", "replace")
-        if status is None:
-            return Outcome("lost", "ssh", "session closed before the command finished", output=text)
-        res = Outcome("ok" if status == 0 else "fail", "ssh", "", output=text, exit_status=status)
-        if status != 0:
-            res.detail = short(f"exit {status}: {etext or text}")
-        elif not step.args.get("capture"):
-            res.detail = short(f"ran {cmd!r}")
-        return res
-    except TimeoutError as e:
-        return _net_error(e, "ssh", sent)
-    except (OSError, EOFError, paramiko.SSHException) as e:
-        if sent:
-            return Outcome("lost", "ssh", short(f"connection lost during the command: {e}"))
-        return _net_error(e, "ssh", sent=False)
-    finally:
-        client.close()
-
-
-def _drain(chan: Any, timeout: float) -> tuple[bytes, bytes]:
-    out = bytearray()
-    err = bytearray()
-    deadline = time.monotonic() + timeout
-    while True:
-        got = False
-        if chan.recv_ready():
-            b = chan.recv(65536)
-            if len(out) < MAX_OUTPUT:
-                out += b
-            got = True
-        if chan.recv_stderr_ready():
-            b = chan.recv_stderr(65536)
-            if len(err) < MAX_OUTPUT:
-                err += b
-            got = True
-        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-            break
-        if chan.closed and not got:
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError("command did not finish in time")
-        if not got:
-            time.sleep(0.01)
-    return bytes(out[:MAX_OUTPUT]), bytes(err[:MAX_OUTPUT])
-
-
-class _Policy:
-    def __init__(self, hostkeys: HostKeys | None) -> None:
-        self.hostkeys = hostkeys
-
-    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-        import paramiko
-
-        hk = self.hostkeys
-        if hk is None or hk.policy == "off":
-            return
-        if hk.policy == "strict":
-            raise paramiko.SSHException(f"host key of {hostname} not found in known_hosts (ssh_host_keys: strict)")
-        with hk.lock:
-            hk.keys.add(hostname, key.get_name(), key)
-            hk.changed = True
-
-
 def run_step(
     m: Mapping[str, Any], fam: str, step: Step, creds: Credentials, timeout: float, hk: HostKeys | None
 ) -> Outcome:
     ip = m.get("ip")
     if not ip:
         return Outcome("unreachable", step.transport, "no IP address known for this miner")
-    if step.transport == "api":
-        return run_api(ip, creds.ports["api"], step, timeout)
     cred = creds.for_miner(m, fam, step.transport)
+    if step.transport == "api":
+        return run_api(ip, creds.ports["api"], step, timeout, cred)
     if step.transport == "http":
         return run_http(ip, creds.ports["http"], step, cred, timeout)
     return run_ssh(ip, creds.ports["ssh"], step, cred, timeout, hk)

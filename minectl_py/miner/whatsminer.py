@@ -87,19 +87,35 @@ def decrypt(host_passwd_md5: str, data: str) -> Any:
         raise ValueError(f"cannot decrypt: {e}") from None
 
 
-async def privileged(ip: str, cmd: str, password: str = "admin", *, timeout: float = 10.0, **params: Any) -> api.Reply:
-    """Run one privileged command (``reboot``, ``restart_btminer``, ``update_pools``,
-    ``set_led``, ``power_off``, ``power_on``) on a Whatsminer. Never raises for the miner."""
-    tok = await api.command(ip, "get_token", timeout=timeout)
+async def token(ip: str, *, port: int = api.DEFAULT_PORT, timeout: float = 10.0) -> api.Reply:
+    """``get_token``: an ok Reply whose ``data["Msg"]`` holds ``time``, ``salt`` and ``newsalt``,
+    or the failure (nothing privileged has been sent yet)."""
+    tok = await api.command(ip, "get_token", port=port, connect_timeout=timeout, timeout=timeout)
     msg = tok.data.get("Msg") if tok.ok and isinstance(tok.data, dict) else None
-    if not isinstance(msg, dict) or not all(isinstance(msg.get(k), str) for k in ("time", "salt", "newsalt")):
-        if tok.ok:
-            return api.Reply(False, data=tok.data, raw=tok.raw, reason="error", detail="no token in get_token reply")
-        return tok
+    good = isinstance(msg, dict) and all(isinstance(msg.get(k), str) for k in ("time", "salt", "newsalt"))
+    if tok.ok and not good:
+        return api.Reply(False, data=tok.data, raw=tok.raw, reason="error", detail="no token in get_token reply")
+    return tok
+
+
+async def send_privileged(
+    ip: str,
+    msg: dict[str, str],
+    cmd: str,
+    password: str,
+    *,
+    port: int = api.DEFAULT_PORT,
+    timeout: float = 10.0,
+    **params: Any,
+) -> api.Reply:
+    """The encrypted command, signed with the token ``msg`` from :func:`token`.
+
+    An encrypted reply is decrypted and classified like any reply; a plain one (the firmware's
+    errors: ``can't access write cmd``, ``check token err``, undecryptable data) is returned as is."""
     key = passwd_md5(password, msg["salt"])
     body = {"cmd": cmd, **params, "token": sign(key, msg["time"], msg["newsalt"])}
     payload = json.dumps({"enc": 1, "data": encrypt(key, body)}).encode()
-    rep = await api.send(ip, payload, timeout=timeout)
+    rep = await api.send(ip, payload, port=port, connect_timeout=timeout, timeout=timeout)
     if isinstance(rep.data, dict) and isinstance(rep.data.get("enc"), str):
         try:
             inner = decrypt(key, rep.data["enc"])
@@ -109,3 +125,14 @@ async def privileged(ip: str, cmd: str, password: str = "admin", *, timeout: flo
         out.raw, out.elapsed_ms = rep.raw, rep.elapsed_ms
         return out
     return rep
+
+
+async def privileged(
+    ip: str, cmd: str, password: str = "admin", *, port: int = api.DEFAULT_PORT, timeout: float = 10.0, **params: Any
+) -> api.Reply:
+    """Run one privileged command (``reboot``, ``restart_btminer``, ``update_pools``,
+    ``set_led``, ``power_off``, ``power_on``) on a Whatsminer. Never raises for the miner."""
+    tok = await token(ip, port=port, timeout=timeout)
+    if not tok.ok:
+        return tok
+    return await send_privileged(ip, tok.data["Msg"], cmd, password, port=port, timeout=timeout, **params)

@@ -131,6 +131,8 @@ def respond(fleet: Fleet, m: SimMiner, data: bytes) -> tuple[bytes | None, float
     faults = m.faults
     if "hanging" in faults:
         return None, float(faults["hanging"].get("hold", 600)), None
+    if "dying" in faults:  # request read, then the connection drops without a byte
+        return b"", 0.0, None
     cmd, par, obj, err = parse_request(data[:MAX_REQUEST])
     as_json = data.lstrip()[:1] == b"{"
     after = None
@@ -169,9 +171,9 @@ def dispatch(fleet: Fleet, m: SimMiner, cmd: str, par: str | None, obj: dict, no
     if obj.get("new_api") and m.key == "s19" and cmd == "stats":
         return replies.stats_new_api(m, now, replies.sample(m, now)), None
     if cmd in WRITE_COMMANDS:
+        if m.key == "btminer":  # its write API takes only encrypted commands (btminer.py)
+            return replies.error(m, now, 45, "can't access write cmd"), None
         if not m.write_access:
-            if m.key == "btminer":
-                return replies.error(m, now, 45, "can't access write cmd"), None
             return replies.error(m, now, 45, f"Access denied to '{cmd}' command"), None
         return _write(fleet, m, cmd, par, now)
     if cmd == "check":

@@ -2,10 +2,14 @@
 
 Password: the miner's ``web_password`` (default ``admin``). A token is valid for 30 minutes.
 Commands: ``reboot``, ``restart_btminer``, ``power_off``/``power_on`` (sleep), ``set_led``
-(``param: auto`` turns it off, anything else on), ``update_pools`` (``pool1, worker1,
-passwd1`` ... ``pool3``), ``set_low_power``/``set_normal_power``/``set_high_power`` (accepted).
-Replies are encrypted (``{"enc": "..."}``); a bad token or undecryptable data gets a plain
-error, as the firmware does.
+(``param: auto`` returns the LED to normal, ``color``/``period``/``duration``/``start`` make it
+flash until then; ``duration`` is the lit part of each ``period`` in ms, as MicroBT documents
+it), ``update_pools`` (``pool1, worker1, passwd1`` ... ``pool3``),
+``set_low_power``/``set_normal_power``/``set_high_power`` (accepted).
+Replies are encrypted (``{"enc": "..."}``); errors are plain, as the firmware sends them
+(MicroBT's codes): the write API not enabled (``write_access: false``): 45 ``can't access
+write cmd``; data that does not decrypt to JSON (a wrong password): 23 ``json error``; a
+token that is unknown or older than 30 minutes: 135 ``check token err``.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ def _err(now: float, code: int, msg: str) -> dict[str, Any]:
 
 
 def privileged(fleet: Fleet, m: SimMiner, data: Any, now: float) -> tuple[dict[str, Any], Any]:
+    if not m.write_access:  # the API's write side is off until enabled (WhatsMinerTool)
+        return _err(now, 45, "can't access write cmd"), None
     key = _key(m)
     try:
         cmd = wm.decrypt(key, data if isinstance(data, str) else "")
@@ -68,7 +74,7 @@ def privileged(fleet: Fleet, m: SimMiner, data: Any, now: float) -> tuple[dict[s
     elif name in ("power_off", "power_on"):
         m.sleeping = name == "power_off"
     elif name == "set_led":
-        fleet.set_led(m, cmd.get("param") != "auto", duration=float(cmd.get("duration") or 0) / 1000.0)
+        fleet.set_led(m, cmd.get("param") != "auto")
     elif name == "update_pools":
         pools = [
             SimPool(

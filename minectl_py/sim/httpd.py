@@ -193,12 +193,34 @@ class HttpProtocol(asyncio.Protocol):
             page = f"<html><head><title>{m.profile.model}</title></head><body>Antminer</body></html>"
             self._reply(200, page.encode(), "text/html", close=close)
             return
+        if self._faulted():
+            return
         name = path.removeprefix("/cgi-bin/").removesuffix(".cgi")
         fn = getattr(self, f"cgi_{name}", None)
         if fn is None or "/" in name:
             self._reply(404, b"404 - Not Found", "text/html", close=close)
             return
         fn(body, headers, close)
+
+    def _faulted(self) -> bool:
+        """``dying``: headers promising a body, a few bytes of it, then the connection drops.
+        ``hanging``: the request is read and never answered (closed after ``hold`` s)."""
+        f = self.m.faults
+        if self.t is None:
+            return False
+        if "dying" in f:
+            head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 64\r\n"
+            self.t.write(f"{head}Server: lighttpd/1.4.32\r\n\r\n".encode() + b'{"stats":')
+            self.t.close()
+            return True
+        if "hanging" in f:
+            if self.idle:
+                self.idle.cancel()
+            self.idle = self.fleet.loop.call_later(float(f["hanging"].get("hold", 600)), self.t.close)
+            self.buf = b""
+            self.t.pause_reading()
+            return True
+        return False
 
     # -- endpoints ------------------------------------------------------------------------
     def _form(self, body: bytes, headers: dict[str, str]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 #: Faults that change how the miner answers on the wire (see docs/simulator.md).
-TRANSPORT_FAULTS = frozenset({"dead", "refusing", "slow", "hanging", "truncated", "garbage", "invalid_json"})
+TRANSPORT_FAULTS = frozenset({"dead", "refusing", "slow", "hanging", "dying", "truncated", "garbage", "invalid_json"})
 #: Faults that change what the miner reports.
 STATE_FAULTS = frozenset({"hot", "low_hashrate", "fan_failed", "board_failed", "reboot_loop", "pool_dead"})
 FAULTS = TRANSPORT_FAULTS | STATE_FAULTS
@@ -118,7 +118,7 @@ PROFILES: dict[str, Profile] = {
         software_version="20210322.22.REL",
         api_version="2.0.5",
         description="btminer",
-        write_access=False,
+        write_access=True,  # the write API enabled (encrypted commands only; see btminer.py)
         web_user="admin",
         web_password="admin",
     ),

@@ -160,6 +160,9 @@ class SshService:
             chan = t.accept(20)
             if chan is None or not srv.ready.wait(10):
                 return
+            if srv.command is not None and ("dying" in m.faults or "hanging" in m.faults):
+                self._fault(conn, t, chan, m)
+                return
             if srv.command is not None:
                 out, code = run_command(self.fleet, m, srv.command)
                 chan.sendall(out.encode())
@@ -176,6 +179,18 @@ class SshService:
         finally:
             t.close()
             self.transports.discard(t)
+
+    def _fault(self, conn: socket.socket, t: paramiko.Transport, chan: Any, m: SimMiner) -> None:
+        """``dying``: the command starts (a line of output) and the connection drops, no exit
+        status. ``hanging``: the command never finishes (closed after ``hold`` s)."""
+        if "dying" in m.faults:
+            chan.sendall(b"...\n")
+            time.sleep(0.05)
+            conn.shutdown(socket.SHUT_RDWR)  # no exit status, no channel close: the wire goes dead
+            return
+        deadline = time.monotonic() + float(m.faults.get("hanging", {}).get("hold", 600))
+        while t.is_active() and not chan.closed and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _shell(self, chan: Any, m: SimMiner) -> None:
         prompt = f"root@{m.hostname}:~# ".encode()

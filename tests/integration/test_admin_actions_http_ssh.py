@@ -66,7 +66,7 @@ def env(sim, tmp_path):
 
 
 def act(env, *args):
-    opts = ("--json", "--timeout", "5")
+    opts = ("--json",) if "--timeout" in args else ("--json", "--timeout", "5")
     if "--" in args:
         i = args.index("--")
         args = (*args[:i], *opts, *args[i:])
@@ -200,3 +200,67 @@ def test_rebooting_miner_is_unreachable_then_back(sim, env):
     wait_up(fleet, ["sim-5"])
     code, res = act(env, "restart", "sim-5")
     assert code == 0
+
+
+def test_miners_dying_mid_action_over_http_and_ssh(sim, env):
+    """In one batch: an Antminer whose web server sends the headers of its reboot.cgi answer
+    and dies, a Braiins and a cgminer whose SSH session drops or never finishes, and a healthy
+    S9. Each result says what happened; nothing that may have reached a miner is sent twice; the
+    healthy one reboots; every result is audited; the exit code says not all succeeded."""
+    fleet, _ = sim
+    wait_up(fleet, ["sim-1", "sim-2", "sim-3", "sim-4"])
+    fleet.fault(ip_of(fleet, "sim-1"), "dying")
+    fleet.fault(ip_of(fleet, "sim-3"), "dying")
+    fleet.fault(ip_of(fleet, "sim-4"), "hanging", hold=30)
+    before = {n: show(fleet, n)["reboots"] for n in ("sim-1", "sim-2", "sim-3", "sim-4")}
+    r = run_minectl("reboot", "sim-1", "sim-2", "sim-3", "sim-4", "--json", "--timeout", "2", "--retries", "2", env=env)
+    assert r.returncode == 1, r.stderr.decode()
+    res = {x["name"]: x for x in json.loads(r.stdout)["results"]}
+    assert (res["sim-1"]["result"], res["sim-1"]["transport"], res["sim-1"]["tried"]) == ("lost", "http", ["http:lost"])
+    assert "may have acted" in res["sim-1"]["detail"]
+    assert (res["sim-3"]["result"], res["sim-3"]["transport"]) == ("lost", "ssh")
+    assert (res["sim-4"]["result"], res["sim-4"]["transport"]) == ("timeout", "ssh")
+    assert all(res[n]["attempts"] == 1 for n in ("sim-1", "sim-3", "sim-4"))  # never sent twice
+    assert res["sim-2"]["result"] == "ok" and res["sim-2"]["transport"] == "http"
+    eventually(lambda: show(fleet, "sim-2")["reboots"] == before["sim-2"] + 1)
+    assert all(show(fleet, n)["reboots"] == before[n] for n in ("sim-1", "sim-3", "sim-4"))
+    recs = [json.loads(x.lstrip("\x1e")) for x in Path(env["MINECTL_EVENTS"]).read_text().split("\n") if x]
+    assert {x["name"]: (x["result"], x["transport"], x["attempts"]) for x in recs} == {
+        n: (v["result"], v["transport"], v["attempts"]) for n, v in res.items()
+    }
+    assert len({x["batch"] for x in recs}) == 1 and all(x["action"] == "reboot" for x in recs)
+    for ip in fleet.addresses:
+        fleet.clear(ip)
+    wait_up(fleet, ["sim-2"])
+
+
+def test_web_server_dying_or_hanging_mid_locate_beside_a_healthy_one(sim, env):
+    fleet, _ = sim
+    wait_up(fleet, ["sim-1", "sim-5", "sim-6"])
+    fleet.fault(ip_of(fleet, "sim-5"), "hanging", hold=30)
+    fleet.fault(ip_of(fleet, "sim-6"), "dying")
+    code, res = act(env, "locate", "on", "sim-1", "sim-5", "sim-6", "--timeout", "2")
+    assert code == 1
+    assert res["sim-5"]["result"] == "timeout" and res["sim-5"]["transport"] == "http"
+    assert res["sim-6"]["result"] == "lost" and res["sim-6"]["transport"] == "http"
+    assert res["sim-1"]["result"] == "ok" and show(fleet, "sim-1")["led"] is True
+    assert not show(fleet, "sim-5")["led"] and not show(fleet, "sim-6")["led"]
+
+
+def test_pty_shows_lost_and_timeout_results(sim, env):
+    """What the admin reads on the terminal when miners die mid-action."""
+    from tests.admin_pty import run_in_pty
+
+    fleet, _ = sim
+    wait_up(fleet, ["sim-3", "sim-4"])
+    fleet.fault(ip_of(fleet, "sim-3"), "dying")
+    fleet.fault(ip_of(fleet, "sim-4"), "hanging", hold=30)
+    code, screen = run_in_pty(["exec", "sim-3", "sim-4", "--timeout", "2", "--", "uptime"], env)
+    assert code == 1, screen
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", screen)
+    rows = {ln.split()[0]: ln for ln in plain.splitlines() if ln.startswith("sim-")}
+    assert " lost " in rows["sim-3"] and " ssh " in rows["sim-3"]
+    assert " timeout " in rows["sim-4"]
+    assert "exec: 0 of 2 ok; " in plain and "1 lost" in plain and "1 timeout" in plain

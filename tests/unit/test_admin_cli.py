@@ -17,7 +17,7 @@ from tests.conftest import run_minectl
 @pytest.fixture
 def adm(tmp_path: Path) -> tuple[dict[str, str], admin_site.Site]:
     state = tmp_path / "state"
-    site = admin_site.generate(120, ip_base="127.30", ip_start=250 * 200, hostile=True)
+    site = admin_site.generate(120, ip_base="127.74", ip_start=250 * 200, hostile=True)
     admin_site.apply(str(state), site)
     (tmp_path / "events").mkdir()
     (tmp_path / "etc").mkdir()
@@ -169,7 +169,9 @@ def test_action_needs_targets_and_refuses_without_terminal(adm):
 
 
 def _creds(
-    env, text="default:\n  ssh: {user: root, password: pw}\nports: {api: 4028, http: 80, ssh: 22}\n", mode=0o600
+    env,
+    text="default:\n  ssh: {user: root, password: pw}\n  api: {password: pw}\nports: {api: 4028, http: 80, ssh: 22}\n",
+    mode=0o600,
 ):
     p = Path(env["MINECTL_CONFIG_DIR"]) / "credentials.yml"
     p.write_text(text)
@@ -192,7 +194,7 @@ def test_pty_confirmation_no_then_yes_with_progress(adm):
     assert code == 2 and "restart 20 miners (R3: 20)? [y/N]" in screen and "not confirmed" in screen
     assert not os.path.exists(env["MINECTL_EVENTS"])
     code, screen = run_in_pty(args, env, answers={"[y/N]": "y\n"})
-    # nothing listens on 127.30.200.x: every miner is unreachable, reported and audited
+    # nothing listens on 127.74.200.x: every miner is unreachable, reported and audited
     assert code == 1, screen
     assert "restart: 0 of 20 ok; 20 unreachable" in screen
     assert "[" in screen and "20/20" in screen  # the progress bar was drawn on the terminal

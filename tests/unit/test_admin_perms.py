@@ -32,7 +32,7 @@ def world(tmp_path):
     d = Path(tempfile.mkdtemp(prefix="minectl-perm-"))
     os.chmod(d, 0o755)
     try:
-        admin_site.apply(str(d / "state"), admin_site.generate(12, ip_base="127.30", ip_start=250 * 201))
+        admin_site.apply(str(d / "state"), admin_site.generate(12, ip_base="127.74", ip_start=250 * 201))
         for p in [d / "state", *(d / "state").rglob("*")]:
             os.chmod(p, 0o755 if p.is_dir() else 0o644)
         yield d

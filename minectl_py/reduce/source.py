@@ -116,6 +116,9 @@ class FastReader(EventReader):
             rest = buf[cut:]
             chunk = buf[:cut]
             if not whole or not _utf8(chunk):
+                if whole and _PRETTY.search(chunk):  # may open a record that spans chunks
+                    yield from self._by_reader(_Resume(chunk + rest, stream), name, base + 1)
+                    return
                 yield from self._by_reader(io.BytesIO(chunk), name, base + 1)
                 base += chunk.count(b"\n")
                 continue

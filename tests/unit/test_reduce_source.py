@@ -14,7 +14,7 @@ import gzip
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from minectl_py.events import gzipstream
@@ -142,13 +142,15 @@ def same(a, b) -> None:
     assert n_a == n_b
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     spec=lines_st,
     tail=st.booleans(),
     chunk=st.sampled_from([7, 64, 700, 4 << 20]),
     rec_type=st.sampled_from([Rec, HashRec]),
 )
+@example(spec=[("bad", "bad_utf8_skipped"), ("bad", "pretty")], tail=False, chunk=7, rec_type=Rec)
+@example(spec=[("bad", "big_int"), ("bad", "deep"), ("good", "fluentd")], tail=True, chunk=4 << 20, rec_type=Rec)
 def test_fast_reader_reads_exactly_what_the_event_reader_reads(tmp_path, monkeypatch, spec, tail, chunk, rec_type):
     monkeypatch.setattr(source, "READ", chunk)
     p = tmp_path / "in.log"

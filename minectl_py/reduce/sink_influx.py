@@ -83,6 +83,7 @@ class InfluxSink:
         self.pool = ThreadPoolExecutor(self.writers, thread_name_prefix="minectl-influx")
         self.inflight: list[tuple[int, Future[int]]] = []
         self.pending: dict[str, list[str]] = {}  # precision -> lines not yet sent
+        self.failed: SinkError | None = None  # a writer thread's error (later batches are not sent)
         self.written = 0
         self.dropped = 0
         self.span: dict[str, list[int]] = {}  # view -> [first ts, last ts] written
@@ -255,6 +256,8 @@ class InfluxSink:
 
     def _post(self, body: bytes, precision: str = "ms") -> int:
         """One write request (retried); returns the points InfluxDB dropped as too old."""
+        if self.failed is not None:  # a batch before failed: send nothing after it
+            raise self.failed
         path = "/write?" + urlencode({"db": self.db, "rp": "m1", "precision": precision, **self.auth})
 
         def run() -> int:
@@ -267,7 +270,11 @@ class InfluxSink:
                 return int(m.group(1))
             raise SinkError(f"{self.where}: write refused (HTTP {status}): {text}")
 
-        return retrying(self.where, self.retries, run, (OSError, http.client.HTTPException))
+        try:
+            return retrying(self.where, self.retries, run, (OSError, http.client.HTTPException))
+        except SinkError as e:
+            self.failed = e
+            raise
 
     def close(self) -> None:
         try:

@@ -23,6 +23,7 @@ import contextlib
 import os
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from minectl_py.reduce.sinks import SinkError, retrying
@@ -143,6 +144,9 @@ class MariaDBSink:
         self.n = 0
         self.batch = int(q.get("batch", 50_000))
         self.written = 0
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="minectl-mariadb")  # the connection's only user
+        self.inflight: list[tuple[int, Future[None]]] = []
+        self.failed: SinkError | None = None  # the writer thread's error (later batches are not sent)
         retrying(self.where, self.retries, self._connect, self._errors())
 
     @staticmethod
@@ -180,35 +184,59 @@ class MariaDBSink:
         ent[1].extend(rows)
         self.n += len(rows)
         if self.n >= self.batch:
-            self.flush()
+            self._send()
 
     def flush(self) -> None:
-        import pymysql
+        """Send what is pending and wait until every batch is written."""
+        self._send()
+        while self.inflight:
+            self._collect()
 
-        for view, rows in self.pending.values():
+    def _send(self) -> None:
+        """Hand each view's pending rows to the writer thread: the rows are formatted here
+        while the server loads the batch before (one batch at a time, in order)."""
+        for name, (view, rows) in list(self.pending.items()):
             if not rows:
                 continue
-            try:
-                if view.name not in self.ready:
-                    self._exec(ddl(view))
-                    self.ready.add(view.name)
-                if not self.load or not self._load(view, rows):
-                    for sql in self.statements(view, rows):
-                        self._exec(sql)
-            except pymysql.err.MySQLError as e:
-                raise SinkError(f"{self.where}: {view.name}: {e}") from None
-            self.written += len(rows)
-            rows.clear()
+            self.pending[name] = (view, [])
+            data = tsv(view, rows) if self.load else None
+            while len(self.inflight) >= 2:
+                self._collect()
+            self.inflight.append((len(rows), self.pool.submit(self._write_rows, view, rows, data)))
         self.n = 0
 
-    def _load(self, view: View, rows: list[tuple[Any, ...]]) -> bool:
+    def _collect(self) -> None:
+        n, fut = self.inflight.pop(0)
+        fut.result()  # SinkError from the writer thread is raised here
+        self.written += n
+
+    def _write_rows(self, view: View, rows: list[tuple[Any, ...]], data: bytes | None) -> None:
+        import pymysql
+
+        if self.failed is not None:  # a batch before failed: write nothing after it
+            raise self.failed
+        try:
+            if view.name not in self.ready:
+                self._exec(ddl(view))
+                self.ready.add(view.name)
+            if data is None or not self.load or not self._load(view, data):
+                for sql in self.statements(view, rows):
+                    self._exec(sql)
+        except pymysql.err.MySQLError as e:
+            self.failed = SinkError(f"{self.where}: {view.name}: {e}")
+        except SinkError as e:
+            self.failed = e
+        if self.failed is not None:
+            raise self.failed
+
+    def _load(self, view: View, data: bytes) -> bool:
         """``LOAD DATA LOCAL INFILE ... REPLACE`` of the rows; False if local files are refused."""
         import pymysql
 
         fd, path = tempfile.mkstemp(prefix="minectl-load-", suffix=".tsv")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(tsv(view, rows))
+                f.write(data)
             cols = ", ".join(f"`{c}`" for c in view.names)
             sql = (
                 f"LOAD DATA LOCAL INFILE %s REPLACE INTO TABLE `{view.name}` CHARACTER SET utf8mb4 "
@@ -249,6 +277,7 @@ class MariaDBSink:
         try:
             self.flush()
         finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
             if self.conn is not None:
                 with contextlib.suppress(Exception):
                     self.conn.close()

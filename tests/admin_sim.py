@@ -5,6 +5,10 @@ then a real poll over the API, both projected into the state directory."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +62,47 @@ def state_for(fleet: FleetThread, state_dir: Path) -> None:
         site.records.append(make("inventory", "test-controller", inv))
     site.records += records_for(fleet)
     admin_site.apply(str(state_dir), site)
+
+
+@contextmanager
+def running(personalities: list[str], base: Path, **kw: Any) -> Iterator[FleetThread]:
+    """A fleet (see :func:`start`) with its state directory in ``base/state``; stopped after."""
+    fleet = start(personalities, **kw)
+    try:
+        state_for(fleet, base / "state")
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+def site_env(base: Path, tmp: Path, creds: str) -> dict[str, str]:
+    """The environment of one ``minectl`` run: the fleet's state directory (in ``base``), and a
+    private event log and root-only credentials file (``creds``, YAML) in ``tmp``."""
+    (tmp / "events").mkdir(exist_ok=True)
+    cred = tmp / "credentials.yml"
+    cred.write_text(creds)
+    os.chmod(cred, 0o600)
+    return {
+        "MINECTL_STATE_DIR": str(base / "state"),
+        "MINECTL_EVENTS": str(tmp / "events" / "events.log"),
+        "MINECTL_CONFIG_DIR": str(tmp),
+        "MINECTL_NODENAME": "test-controller",
+    }
+
+
+def audit(env: dict[str, str]) -> list[dict[str, Any]]:
+    """The records of the run's event log (the audit trail), oldest first."""
+    p = Path(env["MINECTL_EVENTS"])
+    return [json.loads(x.lstrip("\x1e")) for x in p.read_text().split("\n") if x] if p.exists() else []
+
+
+def act(env: dict[str, str], *args: str) -> tuple[int, dict[str, dict[str, Any]]]:
+    """``minectl ARGS --json`` (``--timeout 5`` unless given; options go before an ``exec``'s
+    ``--``) -> (exit code, results by miner name). Exit codes other than 0/1 fail the test."""
+    from tests.conftest import run_minectl
+
+    opts = ("--json",) if "--timeout" in args else ("--json", "--timeout", "5")
+    i = args.index("--") if "--" in args else len(args)
+    r = run_minectl(*args[:i], *opts, *args[i:], env=env)
+    assert r.returncode in (0, 1), r.stderr.decode()
+    return r.returncode, {x["name"]: x for x in json.loads(r.stdout)["results"]}

@@ -7,8 +7,9 @@ missing values are ``None``. :func:`normalize` turns a raw state record into tha
 
 from __future__ import annotations
 
-import ipaddress
+import functools
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -144,34 +145,28 @@ def label(m: Mapping[str, Any]) -> str:
 
 
 def ip_key(ip: str | None) -> int:
+    """A dotted IPv4 address as a number for sorting (no address last, a malformed one before it)."""
     if not ip:
         return 1 << 33
-    try:
-        return int(ipaddress.IPv4Address(ip))
-    except ValueError:
-        return 1 << 32
+    parts = ip.split(".")
+    if len(parts) == 4 and all(p.isascii() and p.isdigit() and len(p) <= 3 for p in parts):
+        a, b, c, d = (int(p) for p in parts)
+        if max(a, b, c, d) <= 255:
+            return a << 24 | b << 16 | c << 8 | d
+    return 1 << 32
+
+
+_CHUNKS = re.compile(r"([0-9]+)")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _natural(s: str) -> tuple[tuple[int, Any], ...]:
+    return tuple((0, int(c)) if "0" <= c[0] <= "9" else (1, c.lower()) for c in _CHUNKS.split(s) if c)
 
 
 def natural_key(s: str | None) -> tuple[Any, ...]:
-    """``R2`` before ``R10``: digits compare as numbers."""
+    """``R2`` before ``R10``: digits compare as numbers (racks, shelves and positions repeat:
+    cached)."""
     if s is None:
         return ((2, ""),)
-    out: list[tuple[int, Any]] = []
-    num = ""
-    txt = ""
-    for ch in s:
-        if ch.isdigit():
-            if txt:
-                out.append((1, txt.lower()))
-                txt = ""
-            num += ch
-        else:
-            if num:
-                out.append((0, int(num)))
-                num = ""
-            txt += ch
-    if num:
-        out.append((0, int(num)))
-    if txt:
-        out.append((1, txt.lower()))
-    return tuple(out)
+    return _natural(s)

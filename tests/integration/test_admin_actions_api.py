@@ -4,13 +4,10 @@ timeouts, dead miners, miners that die mid-action, and the audit trail of each."
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from tests import admin_sim
-from tests.conftest import run_minectl
 
 pytestmark = pytest.mark.integration
 
@@ -19,13 +16,9 @@ FLEET = ["cgminer", "cgminer", "cgminer", "s19", "s9", "bosminer", "btminer", "c
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    fleet = admin_sim.start(FLEET, http=False, ssh=False)
     base = tmp_path_factory.mktemp("adm-api")
-    admin_sim.state_for(fleet, base / "state")
-    try:
+    with admin_sim.running(FLEET, base, http=False, ssh=False) as fleet:
         yield fleet, base
-    finally:
-        fleet.stop()
 
 
 @pytest.fixture
@@ -33,30 +26,13 @@ def env(sim, tmp_path):
     fleet, base = sim
     for ip in fleet.addresses:
         fleet.clear(ip)
-    (tmp_path / "events").mkdir()
-    cred = tmp_path / "credentials.yml"
-    cred.write_text("default: {}\n")
-    os.chmod(cred, 0o600)
-    return {
-        "MINECTL_STATE_DIR": str(base / "state"),
-        "MINECTL_EVENTS": str(tmp_path / "events" / "events.log"),
-        "MINECTL_CONFIG_DIR": str(tmp_path),
-        "MINECTL_NODENAME": "test-controller",
-    }
+    return admin_sim.site_env(base, tmp_path, "default: {}\n")
 
 
-def act(env, *args):
-    r = run_minectl(*args, "--json", env=env)
-    assert r.returncode in (0, 1), r.stderr.decode()
-    doc = json.loads(r.stdout)
-    return r.returncode, {x["name"]: x for x in doc["results"]}
+act = admin_sim.act
 
 
-def audit(env):
-    p = Path(env["MINECTL_EVENTS"])
-    if not p.exists():
-        return []
-    return [json.loads(x.lstrip("\x1e")) for x in p.read_text().split("\n") if x]
+audit = admin_sim.audit
 
 
 def ip_of(fleet, name):

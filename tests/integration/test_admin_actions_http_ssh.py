@@ -4,8 +4,6 @@ fallbacks stock firmware needs, wrong passwords, and the output an admin reads."
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -35,26 +33,9 @@ miners:
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    fleet = admin_sim.start(FLEET, http=True, ssh=True)
     base = tmp_path_factory.mktemp("adm-http")
-    admin_sim.state_for(fleet, base / "state")
-    try:
+    with admin_sim.running(FLEET, base, http=True, ssh=True) as fleet:
         yield fleet, base
-    finally:
-        fleet.stop()
-
-
-def make_env(base: Path, tmp: Path, creds: str = CREDS) -> dict[str, str]:
-    (tmp / "events").mkdir(exist_ok=True)
-    cred = tmp / "credentials.yml"
-    cred.write_text(creds)
-    os.chmod(cred, 0o600)
-    return {
-        "MINECTL_STATE_DIR": str(base / "state"),
-        "MINECTL_EVENTS": str(tmp / "events" / "events.log"),
-        "MINECTL_CONFIG_DIR": str(tmp),
-        "MINECTL_NODENAME": "test-controller",
-    }
 
 
 @pytest.fixture
@@ -62,19 +43,10 @@ def env(sim, tmp_path):
     fleet, base = sim
     for ip in fleet.addresses:
         fleet.clear(ip)
-    return make_env(base, tmp_path)
+    return admin_sim.site_env(base, tmp_path, CREDS)
 
 
-def act(env, *args):
-    opts = ("--json",) if "--timeout" in args else ("--json", "--timeout", "5")
-    if "--" in args:
-        i = args.index("--")
-        args = (*args[:i], *opts, *args[i:])
-    else:
-        args = (*args, *opts)
-    r = run_minectl(*args, env=env)
-    assert r.returncode in (0, 1), r.stderr.decode()
-    return r.returncode, {x["name"]: x for x in json.loads(r.stdout)["results"]}
+act = admin_sim.act
 
 
 def ip_of(fleet, name):
@@ -135,7 +107,7 @@ def test_restart_stock_antminer_falls_back_from_api_to_http(sim, env):
 def test_wrong_http_password_falls_back_to_ssh_or_reports_auth(sim, tmp_path):
     fleet, base = sim
     wrong = CREDS.replace("http: {user: root, password: root}", "http: {user: root, password: nope}")
-    env = make_env(base, tmp_path, wrong)
+    env = admin_sim.site_env(base, tmp_path, wrong)
     code, res = act(env, "locate", "on", "sim-6")  # LED: HTTP only on stock Antminer
     assert code == 1 and res["sim-6"]["result"] == "auth" and "401" in res["sim-6"]["detail"]
     assert show(fleet, "sim-6")["led"] is False
@@ -145,7 +117,7 @@ def test_wrong_http_password_falls_back_to_ssh_or_reports_auth(sim, tmp_path):
     eventually(lambda: show(fleet, "sim-6")["reboots"] == before + 1)
     wait_up(fleet, ["sim-6"])
     bad_ssh = wrong.replace("{user: miner, password: miner}", "{user: miner, password: wrong}")
-    env = make_env(base, tmp_path, bad_ssh)
+    env = admin_sim.site_env(base, tmp_path, bad_ssh)
     code, res = act(env, "reboot", "sim-6")
     assert code == 1 and res["sim-6"]["result"] == "auth" and res["sim-6"]["tried"] == ["http:auth", "ssh:auth"]
 
@@ -224,7 +196,7 @@ def test_miners_dying_mid_action_over_http_and_ssh(sim, env):
     assert res["sim-2"]["result"] == "ok" and res["sim-2"]["transport"] == "http"
     eventually(lambda: show(fleet, "sim-2")["reboots"] == before["sim-2"] + 1)
     assert all(show(fleet, n)["reboots"] == before[n] for n in ("sim-1", "sim-3", "sim-4"))
-    recs = [json.loads(x.lstrip("\x1e")) for x in Path(env["MINECTL_EVENTS"]).read_text().split("\n") if x]
+    recs = admin_sim.audit(env)
     assert {x["name"]: (x["result"], x["transport"], x["attempts"]) for x in recs} == {
         n: (v["result"], v["transport"], v["attempts"]) for n, v in res.items()
     }
@@ -264,3 +236,35 @@ def test_pty_shows_lost_and_timeout_results(sim, env):
     assert " lost " in rows["sim-3"] and " ssh " in rows["sim-3"]
     assert " timeout " in rows["sim-4"]
     assert "exec: 0 of 2 ok; " in plain and "1 lost" in plain and "1 timeout" in plain
+
+
+def test_ssh_host_keys_remembered_then_a_changed_key_is_refused(sim, env, tmp_path):  # env: faults cleared
+    import io
+
+    import paramiko
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    fleet, base = sim
+    wait_up(fleet, ["sim-4"])
+    ip = ip_of(fleet, "sim-4")
+    known = tmp_path / "known_hosts"
+    env = admin_sim.site_env(base, tmp_path, CREDS + f"known_hosts: {known}\n")
+    code, res = act(env, "exec", "sim-4", "--", "true")  # first use: the key is remembered
+    assert code == 0 and res["sim-4"]["result"] == "ok"
+    assert known.read_text().startswith(f"{ip} ssh-ed25519 ") and oct(known.stat().st_mode)[-3:] == "600"
+    code, res = act(env, "exec", "sim-4", "--", "true")
+    assert code == 0  # the same key again: fine
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
+    other = paramiko.Ed25519Key(file_obj=io.StringIO(pem.decode()))
+    known.write_text(f"{ip} ssh-ed25519 {other.get_base64()}\n")  # as if the miner was replaced
+    before = show(fleet, "sim-4")["reboots"]
+    code, res = act(env, "reboot", "sim-4")
+    assert code == 1 and res["sim-4"]["result"] == "hostkey" and "known_hosts" in res["sim-4"]["detail"]
+    assert show(fleet, "sim-4")["reboots"] == before  # nothing was sent to a host we could not trust
+    known.unlink()
+    strict = admin_sim.site_env(base, tmp_path, CREDS + f"known_hosts: {known}\nssh_host_keys: strict\n")
+    code, res = act(strict, "exec", "sim-4", "--", "true")
+    assert code == 1 and res["sim-4"]["result"] == "hostkey" and not known.exists()

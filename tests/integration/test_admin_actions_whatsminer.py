@@ -6,7 +6,6 @@ the audit trail of each."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -23,26 +22,9 @@ CREDS = "families:\n  whatsminer:\n    api: {password: admin}\n"
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    fleet = admin_sim.start(FLEET, http=False, ssh=False)
     base = tmp_path_factory.mktemp("adm-wm")
-    admin_sim.state_for(fleet, base / "state")
-    try:
+    with admin_sim.running(FLEET, base, http=False, ssh=False) as fleet:
         yield fleet, base
-    finally:
-        fleet.stop()
-
-
-def make_env(base: Path, tmp: Path, creds: str = CREDS) -> dict[str, str]:
-    (tmp / "events").mkdir(exist_ok=True)
-    cred = tmp / "credentials.yml"
-    cred.write_text(creds)
-    os.chmod(cred, 0o600)
-    return {
-        "MINECTL_STATE_DIR": str(base / "state"),
-        "MINECTL_EVENTS": str(tmp / "events" / "events.log"),
-        "MINECTL_CONFIG_DIR": str(tmp),
-        "MINECTL_NODENAME": "test-controller",
-    }
 
 
 @pytest.fixture
@@ -53,18 +35,13 @@ def env(sim, tmp_path):
         fleet.call(lambda ip=ip: setattr(fleet.fleet.miner(ip), "write_access", True))
     for ip in fleet.addresses:
         assert wait_for(lambda ip=ip: not fleet.show(ip)["dark"], timeout=20)
-    return make_env(base, tmp_path)
+    return admin_sim.site_env(base, tmp_path, CREDS)
 
 
-def act(env, *args):
-    r = run_minectl(*args, "--json", "--timeout", "5", env=env)
-    assert r.returncode in (0, 1), r.stderr.decode()
-    return r.returncode, {x["name"]: x for x in json.loads(r.stdout)["results"]}
+act = admin_sim.act
 
 
-def audit(env) -> list[dict]:
-    p = Path(env["MINECTL_EVENTS"])
-    return [json.loads(x.lstrip("\x1e")) for x in p.read_text().split("\n") if x] if p.exists() else []
+audit = admin_sim.audit
 
 
 def show(fleet, name):
@@ -132,7 +109,7 @@ def test_pools_set_show_and_switch(sim, env):
 
 def test_wrong_password_is_auth_and_nothing_happens(sim, tmp_path):
     fleet, base = sim
-    env = make_env(base, tmp_path, CREDS.replace("admin", "wrong"))
+    env = admin_sim.site_env(base, tmp_path, CREDS.replace("admin", "wrong"))
     before = show(fleet, "sim-1")["reboots"]
     code, res = act(env, "reboot", "sim-1")
     assert code == 1
@@ -159,7 +136,7 @@ def test_write_api_off_is_denied(sim, env):
 
 def test_no_password_configured_is_nocred(sim, tmp_path):
     _, base = sim
-    env = make_env(base, tmp_path, "default: {}\n")
+    env = admin_sim.site_env(base, tmp_path, "default: {}\n")
     code, res = act(env, "locate", "on", "sim-3")
     assert code == 1 and res["sim-3"]["result"] == "nocred" and "families: whatsminer" in res["sim-3"]["detail"]
 

@@ -40,7 +40,9 @@ def world(tmp_path):
         shutil.rmtree(d, ignore_errors=True)
 
 
-def as_nobody(*args: str, state: Path, config: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+def as_nobody(
+    *args: str, state: Path, config: Path | None = None, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
     nobody = pwd.getpwnam("nobody")
     env = {
         "PATH": "/usr/bin:/bin",
@@ -49,6 +51,7 @@ def as_nobody(*args: str, state: Path, config: Path | None = None) -> subprocess
         "MINECTL_EVENTS": str(state.parent / "events.log"),
         "MINECTL_CONFIG_DIR": str(config or state.parent),
         "HOME": "/",
+        **(extra or {}),
     }
     return subprocess.run(
         [sys.executable, "-m", "minectl_py", *args],
@@ -79,3 +82,9 @@ def test_acting_needs_root_or_minectl_admin(world):
     # a dry run only reads: allowed
     r = as_nobody("reboot", "r1-s1-p1", "--dry-run", state=world / "state")
     assert r.returncode == 0 and b"would act on 1 miners" in r.stdout
+
+
+def test_sudo_user_is_trusted_only_from_root(world):
+    """SUDO_USER names the person only when sudo made us root; anyone can set it otherwise."""
+    r = as_nobody("reboot", "r1-s1-p1", state=world / "state", extra={"SUDO_USER": "root"})
+    assert r.returncode == 4 and b"user nobody" in r.stderr

@@ -48,20 +48,29 @@ class GzipStream:
                 if not buf:
                     break
             self._fed = True
-            saved = self._d.copy()
-            try:
-                out.append(self._d.decompress(buf))
-            except zlib.error:
-                out.append(salvage(saved, buf))  # corrupt member: keep what inflated, report it
-                self.truncated = True
-                self._eof = True
-                break
-            if not self._d.eof:
+            data, ok = self._inflate(buf)
+            out.append(data)
+            if not ok or not self._d.eof:
                 break
             buf = self._d.unused_data
-            self._d = zlib.decompressobj(wbits=31)
+            self._d = self._new()
             self._fed = False
         return b"".join(out)
+
+    def _new(self) -> Any:
+        """A fresh inflater for the next member."""
+        return zlib.decompressobj(wbits=31)
+
+    def _inflate(self, buf: bytes) -> tuple[bytes, bool]:
+        """``buf`` through the member's inflater: (text, True), or at corrupt data what
+        inflated before it and False (the stream then ends, reported as truncated)."""
+        saved = self._d.copy()
+        try:
+            return self._d.decompress(buf), True
+        except zlib.error:
+            self.truncated = True
+            self._eof = True
+            return salvage(saved, buf), False
 
     def close(self) -> None:
         self.raw.close()
@@ -109,7 +118,7 @@ class FastGzipStream(GzipStream):
         if _isal is None:
             self._slow = GzipStream(raw)
         else:
-            self._d = _isal.decompressobj(wbits=31)
+            self._d = self._new()
 
     def read(self, n: int = CHUNK) -> bytes:
         if self._slow is not None:
@@ -122,7 +131,7 @@ class FastGzipStream(GzipStream):
                     return self._replay()  # truncated: zlib says how much survives
                 return b""
             try:
-                out = self._feed_fast(buf)
+                out = self._feed(buf)
             except _isal.error:  # type: ignore[union-attr]
                 return self._replay()
             if out:
@@ -130,21 +139,11 @@ class FastGzipStream(GzipStream):
                 return out
         return b""
 
-    def _feed_fast(self, buf: bytes) -> bytes:
-        out = []
-        while buf:
-            if not self._fed:
-                buf = buf.lstrip(b"\0")  # zero padding between or after members
-                if not buf:
-                    break
-            self._fed = True
-            out.append(self._d.decompress(buf))
-            if not self._d.eof:
-                break
-            buf = self._d.unused_data
-            self._d = _isal.decompressobj(wbits=31)  # type: ignore[union-attr]
-            self._fed = False
-        return b"".join(out)
+    def _new(self) -> Any:
+        return _isal.decompressobj(wbits=31)  # type: ignore[union-attr]
+
+    def _inflate(self, buf: bytes) -> tuple[bytes, bool]:
+        return self._d.decompress(buf), True  # an error: read() replays with zlib
 
     def _replay(self) -> bytes:
         self.raw.seek(0)

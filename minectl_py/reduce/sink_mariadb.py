@@ -37,6 +37,14 @@ _ESC = str.maketrans({"\\": "\\\\", "'": "\\'", "\0": "\\0", "\n": "\\n", "\r": 
 _TSV_ESC = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 
 
+#: server answers that mean "no LOAD DATA LOCAL here" (MySQL < 8, MySQL 8, MariaDB 10.5+)
+NO_LOCAL_FILES = (1148, 3948, 4166)
+
+
+class LocalFilesRefused(Exception):
+    """The server (or client library) does not allow LOAD DATA LOCAL: use INSERT instead."""
+
+
 def col_type(view: View, i: int) -> str:
     c = view.cols[i]
     if c.name == "period":
@@ -171,7 +179,9 @@ class MariaDBSink:
             try:
                 with self.conn.cursor() as cur:
                     cur.execute(sql, args)
-            except self._errors():
+            except self._errors() as e:
+                if e.args and e.args[0] in NO_LOCAL_FILES:
+                    raise LocalFilesRefused(str(e)) from None  # an answer, not an outage: no retry
                 self.conn = None  # reconnect on the next attempt
                 raise
 
@@ -231,7 +241,6 @@ class MariaDBSink:
 
     def _load(self, view: View, data: bytes) -> bool:
         """``LOAD DATA LOCAL INFILE ... REPLACE`` of the rows; False if local files are refused."""
-        import pymysql
 
         fd, path = tempfile.mkstemp(prefix="minectl-load-", suffix=".tsv")
         try:
@@ -244,11 +253,9 @@ class MariaDBSink:
             )
             try:
                 self._exec(sql, (path,))
-            except pymysql.err.MySQLError as e:
-                if e.args and e.args[0] in (1148, 3948, 4166):  # local files not allowed here
-                    self.load = False
-                    return False
-                raise
+            except LocalFilesRefused:
+                self.load = False
+                return False
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(path)

@@ -23,6 +23,7 @@ Format (every key optional)::
 from __future__ import annotations
 
 import os
+import pwd
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -79,7 +80,14 @@ def check_mode(p: str, st: os.stat_result, euid: int) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise CredentialsError(f"{p} is not a regular file")
     if st.st_uid not in (0, euid):
-        raise CredentialsError(f"{p} belongs to uid {st.st_uid}, not root: run 'chown root:root {p}'")
+        try:
+            owner = pwd.getpwuid(st.st_uid).pw_name
+        except KeyError:
+            owner = f"uid {st.st_uid}"
+        raise CredentialsError(
+            f"{p} belongs to {owner}, not to root or you: act as its owner (sudo -u {owner} minectl ...), "
+            f"or make it root's ('chown root:root {p}')"
+        )
     if st.st_mode & 0o077:
         raise CredentialsError(
             f"refusing to read {p}: it is readable by group or others (mode {stat.S_IMODE(st.st_mode):04o}); "

@@ -1,8 +1,10 @@
 """Who may do what: reading needs group ``minectl``, acting needs root or ``minectl-admin``.
 
-The state directory and event log are installed ``root:minectl`` (group-readable), so the
-file system enforces reading; these checks turn a bare ``EACCES`` into a clear message
-(exit code 4). Acting is checked here before any miner is touched.
+The state directory and event log belong to the service user ``minectl`` with group
+``minectl`` (group-readable), so the file system enforces reading; these checks turn a bare
+``EACCES`` into a clear message (exit code 4). Acting is checked here before any miner is
+touched; on a site built by the Ansible role, admins act as the service user
+(``sudo -u minectl minectl reboot ...``), which owns the credentials and the log.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import pwd
 
 READ_GROUP = "minectl"
 ADMIN_GROUP = "minectl-admin"
+#: The service user: owns the event log, the state and the credentials; admins act as it through sudo.
+SERVICE_USER = "minectl"
 EXIT_PERM = 4
 
 
@@ -20,14 +24,30 @@ class PermissionDenied(PermissionError):
     """Raised with the message a person should read; the CLI exits with code 4."""
 
 
-def unix_user() -> str:
-    """The person behind this command: ``$SUDO_USER`` under sudo, else the real user."""
-    if os.geteuid() == 0 and os.environ.get("SUDO_USER"):
-        return os.environ["SUDO_USER"]
+def _name(uid: int) -> str:
     try:
-        return pwd.getpwuid(os.getuid()).pw_name
+        return pwd.getpwuid(uid).pw_name
     except KeyError:
-        return f"uid{os.getuid()}"
+        return f"uid{uid}"
+
+
+def person(euid_name: str, real_name: str, sudo_user: str | None, service: str) -> str:
+    """Pure rule: who to name in the audit trail.
+
+    ``$SUDO_USER`` is trusted only where sudo set it: when running as root or as the service
+    user (admins act through ``sudo -u minectl minectl ...``; nobody else can become either).
+    Anyone else is named by their real user, whatever their environment says.
+    """
+    if sudo_user and euid_name in ("root", service):
+        return sudo_user
+    return real_name
+
+
+def unix_user() -> str:
+    """The person behind this command: ``$SUDO_USER`` under sudo (to root or the service user), else the real user."""
+    euid = os.geteuid()
+    name = "root" if euid == 0 else _name(euid)
+    return person(name, _name(os.getuid()), os.environ.get("SUDO_USER"), SERVICE_USER)
 
 
 def group_gid(name: str) -> int | None:

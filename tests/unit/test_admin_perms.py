@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from minectl_py.admin.perms import may_act
+from minectl_py.admin.perms import may_act, person
 from tests import admin_site
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -23,6 +23,14 @@ def test_may_act_rule():
     assert may_act(1000, {5, 77}, 77)
     assert not may_act(1000, {5}, 77)
     assert not may_act(1000, {5}, None)
+
+
+def test_the_audit_names_the_person_behind_sudo_only_where_sudo_set_it():
+    assert person("minectl", "minectl", "ana", "minectl") == "ana"  # sudo -u minectl minectl reboot
+    assert person("root", "root", "ana", "minectl") == "ana"  # sudo minectl reboot
+    assert person("root", "root", None, "minectl") == "root"
+    assert person("minectl", "minectl", None, "minectl") == "minectl"  # the rules service
+    assert person("bob", "bob", "ana", "minectl") == "bob"  # anyone else cannot pose as ana
 
 
 @pytest.fixture

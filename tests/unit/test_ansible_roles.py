@@ -76,3 +76,29 @@ def test_example_inventory_sets_only_known_variables() -> None:
         for name in _load(f):
             assert name in known, f"{f.relative_to(ROOT)}: {name} is no role's variable"
     assert "TEST" in (inv / "vault-password.TEST-ONLY.txt").read_text()
+
+
+def test_example_site_csv_passes_the_checks_the_roles_run() -> None:
+    """The minectl role copies it only if `minectl inventory check` accepts it (and the reducer reads it)."""
+    import subprocess
+    import sys
+
+    csv = ROOT / "inventory" / "example" / "files" / "site.csv"
+    r = subprocess.run(
+        [sys.executable, "-m", "minectl_py", "inventory", "check", str(csv)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "6 miners, ok" in r.stdout
+
+
+def test_default_rules_pass_the_check_the_role_runs(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    rules = _load(ROOT / "roles" / "minectl" / "defaults" / "main.yml")["minectl_rules"]
+    f = tmp_path / "rules.yml"
+    f.write_text(yaml.safe_dump(rules, sort_keys=False))
+    r = subprocess.run(
+        [sys.executable, "-m", "minectl_py", "rules", "check", str(f)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert r.returncode == 0, r.stdout + r.stderr

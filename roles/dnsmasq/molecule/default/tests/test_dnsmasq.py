@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -57,21 +58,50 @@ def test_the_miner_gets_a_lease_and_its_reserved_name(host, lease):
     assert miner.check_output("dig +short @10.77.0.1 controller.mine.lan") == "10.77.0.1"
 
 
-def test_the_lease_hook_ran_as_the_minectl_user(host, lease):
-    for _ in range(20):
-        events = host.file("/var/lib/minectl/events/events.log")
-        recorded = host.file("/var/lib/minectl/recording-hook.log")
-        if (events.exists and MINER_MAC in events.content_string) or (
-            recorded.exists and MINER_MAC in recorded.content_string
-        ):
+def test_dnsmasq_runs_the_fast_launcher(host):
+    conf = host.file("/etc/dnsmasq.d/minectl.conf").content_string.splitlines()
+    assert "dhcp-script=/usr/local/lib/minectl/lease-hook" in conf
+    launcher = host.file("/usr/local/lib/minectl/lease-hook")
+    assert launcher.user == "root" and launcher.mode == 0o755
+    text = launcher.content_string
+    assert text.startswith("#!/usr/bin/python3 -IS\n")
+    assert "sys.path.insert(0, '/opt/minectl/venv/lib/python3.11/site-packages')" in text
+    assert "os.environ.setdefault('MINECTL_EVENTS', '/var/lib/minectl/events/events.log')" in text
+
+
+def test_the_lease_lands_in_the_event_log_and_the_state(host, lease):
+    events = host.file("/var/lib/minectl/events/events.log")
+    ip = host.file(f"/var/lib/minectl/state/miners/{MINER_MAC}/ip")
+    for _ in range(40):
+        if events.exists and MINER_MAC in events.content_string and ip.exists:
             break
         time.sleep(0.5)
-    if events.exists and MINER_MAC in events.content_string:  # the real hook
-        assert events.user == "minectl"
-        assert lease in events.content_string
-    else:  # the recording stand-in (see converge.yml)
-        line = [x for x in recorded.content_string.splitlines() if f"add {MINER_MAC}" in x][0]
-        assert line == f"minectl add {MINER_MAC} {lease} r01-s1-p1 events=/var/lib/minectl/events/events.log"
+    assert events.user == "minectl" and events.group == "minectl" and events.mode == 0o640
+    recs = [json.loads(r.strip("\x1e\n")) for r in events.content_string.split("\x1e") if r.strip()]
+    adds = [r for r in recs if r["cmd"] == "lease" and r.get("mac") == MINER_MAC and r["action"] == "add"]
+    assert adds and adds[-1]["ip"] == lease and adds[-1]["hostname"] == "r01-s1-p1"
+    assert adds[-1]["nodename"] == "mctl-dnsmasq"  # MINECTL_NODENAME from the launcher (inventory_hostname)
+    assert ip.content_string.strip() == lease
+    assert host.file(f"/var/lib/minectl/state/miners/{MINER_MAC}").user == "minectl"
+    for d in ("/var/lib/minectl/events", "/var/lib/minectl/state"):
+        f = host.file(d)
+        assert f.user == "minectl" and f.group == "minectl" and f.mode == 0o2750, d
+
+
+def test_a_member_of_group_minectl_reads_what_the_hook_wrote(host, lease):
+    host.run("id viewer || useradd -M -s /bin/sh -G minectl viewer")
+    out = host.run(f"runuser -u viewer -- cat /var/lib/minectl/state/miners/{MINER_MAC}/ip")
+    assert out.rc == 0 and out.stdout.strip() == lease, out.stderr
+    assert host.run("runuser -u viewer -- grep -c lease /var/lib/minectl/events/events.log").rc == 0
+    assert host.run("runuser -u nobody -- cat /var/lib/minectl/events/events.log").rc != 0
+
+
+def test_a_restart_keeps_the_lease(host, lease):
+    """leasefile-ro: dnsmasq asks the hook (init) for its leases; the launcher must answer."""
+    assert host.run("systemctl restart dnsmasq").rc == 0
+    dump = host.check_output("runuser -u minectl -- /usr/local/lib/minectl/lease-hook init")
+    assert f"{MINER_MAC} {lease} r01-s1-p1" in dump
+    assert host.service("dnsmasq").is_running
 
 
 def test_the_lan_address_unit(host):

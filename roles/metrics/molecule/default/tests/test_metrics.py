@@ -34,7 +34,8 @@ def test_influxdb_serves_the_database_on_loopback_only(host):
     dbs = host.check_output("influx -format csv -execute 'SHOW DATABASES'").splitlines()
     assert "databases,minectl" in dbs
     rps = host.check_output("influx -format csv -execute 'SHOW RETENTION POLICIES ON minectl'")
-    assert "raw,2160h0m0s" in rps
+    assert "m1,720h0m0s," in rps, rps  # metrics_influxdb_retention: 30d (the reducer's default policy)
+    assert "raw," not in rps
 
 
 def test_grafana_provisioning_parses(host):
@@ -56,6 +57,8 @@ def test_reducer_runs_and_reaches_influxdb(host):
     unit = host.file("/etc/systemd/system/minectl-reducer.service").content_string
     assert "reduce all" in unit and "--follow" in unit and "User=minectl" in unit
     assert "--db mysql://minectl@127.0.0.1:3306/minectl" in unit
+    assert "--db influx://127.0.0.1:8086/minectl?retention=30d" in unit
+    assert "--inventory /etc/minectl/site.csv" in unit and host.file("/etc/minectl/site.csv").exists
     assert "molecule-TEST-ONLY-rw" not in unit  # the password is in the env file only
     assert host.file("/etc/minectl-metrics/reducer.env").mode == 0o600
     svc = host.service("minectl-reducer")
@@ -67,4 +70,6 @@ def test_reducer_runs_and_reaches_influxdb(host):
             break
         time.sleep(1)
     assert all(f"{rp}," in rps for rp in ("m1", "m5", "h1")), rps
+    m1 = [line for line in rps.splitlines() if ",m1," in f",{line}"][0]
+    assert "720h0m0s" in m1 and m1.endswith("true"), rps  # the retention reached the reducer; m1 is the default
     assert host.check_output("systemctl show -p NRestarts --value minectl-reducer") == "0"

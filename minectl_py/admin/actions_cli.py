@@ -30,10 +30,16 @@ nothing. Acting on more than {n} miners asks for confirmation on the terminal; -
 for scripts (without a terminal and without --yes, minectl refuses). Each miner's result is
 appended to the site event log as an 'action' event naming you (the audit trail).
 
-Transports follow the firmware: privileged API command (TCP 4028), Antminer HTTP digest CGI,
-or SSH, falling back along the chain when the firmware refuses (e.g. stock Antminer denies
-API restart: minectl re-applies the config over HTTP). Credentials come from
-$MINECTL_CONFIG_DIR/credentials.yml (root only, mode 0600), never from the command line.
+Transports follow the firmware: privileged API command (TCP 4028; Whatsminer: its token API,
+signed with the admin password), Antminer HTTP digest CGI, or SSH, falling back along the
+chain when the firmware refuses (e.g. stock Antminer denies API restart: minectl re-applies
+the config over HTTP). Credentials come from $MINECTL_CONFIG_DIR/credentials.yml (root only,
+mode 0600; e.g. 'families: whatsminer: api: {{password: ...}}'), never from the command line.
+
+Results per miner: ok; fail (the miner said no); denied (firmware refuses the command); auth
+(wrong user or password); nocred (none configured); unreachable (nothing reached the miner:
+retried --retries times); timeout (sent, no answer); lost (sent, then the connection dropped:
+the miner may have acted; never sent twice); unsupported; hostkey (SSH host key changed).
 
 Needs root or group minectl-admin (exit 4 otherwise). Exit codes: 0 every miner succeeded,
 1 some failed, 2 usage error or refused, 3 nothing matched, 4 permission denied.

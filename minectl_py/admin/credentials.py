@@ -12,6 +12,8 @@ Format (every key optional)::
       antminer:
         http: {user: root, password: root}
         ssh:  {user: miner, password: miner}
+      whatsminer:
+        api:  {password: admin}    # the token API's admin password (no user)
     miners:                        # first matching selector wins (selectors as in minectl status)
       - select: "rack:R12"
         ssh: {user: root, key_file: /etc/minectl/ssh/id_ed25519}

@@ -131,9 +131,9 @@ def respond(fleet: Fleet, m: SimMiner, data: bytes) -> tuple[bytes | None, float
     faults = m.faults
     if "hanging" in faults:
         return None, float(faults["hanging"].get("hold", 600)), None
-    if "dying" in faults:  # request read, then the connection drops without a byte
-        return b"", 0.0, None
     cmd, par, obj, err = parse_request(data[:MAX_REQUEST])
+    if "dying" in faults and cmd != faults["dying"].get("spare"):  # request read, then closed without a byte
+        return b"", 0.0, None
     as_json = data.lstrip()[:1] == b"{"
     after = None
     if err:

@@ -156,3 +156,18 @@ def test_dying_and_hanging_whatsminers_beside_healthy_ones(sim, env):
         "sim-2": "unreachable",
         "sim-3": "ok",
     }
+
+
+def test_whatsminer_dying_after_the_signed_command_is_lost_not_repeated(sim, env):
+    fleet, _ = sim
+    ip = fleet.addresses[3]
+    fleet.fault(ip, "dying", spare="get_token")  # a token, then silence on the signed reboot
+    before = fleet.show(ip)["reboots"]
+    code, res = act(env, "reboot", "sim-4", "sim-3", "--retries", "2")
+    assert code == 1
+    r = res["sim-4"]
+    assert (r["result"], r["transport"], r["attempts"], r["tried"]) == ("lost", "api", 1, ["api:lost"])
+    assert "may have acted" in r["detail"] or "went away" in r["detail"]
+    assert res["sim-3"]["result"] == "ok"  # the other miner of the batch is unaffected
+    assert fleet.show(ip)["reboots"] == before
+    assert {x["name"]: x["result"] for x in audit(env)} == {"sim-4": "lost", "sim-3": "ok"}

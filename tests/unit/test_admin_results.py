@@ -34,6 +34,13 @@ def test_runbook_lists_every_result_the_code_gives():
     assert [w for w in _doc_results(para) if w in RESULTS] == list(RESULTS)
 
 
+def test_action_help_explains_every_result():
+    from minectl_py.admin.actions_cli import COMMON_EPILOG
+
+    text = COMMON_EPILOG[COMMON_EPILOG.index("Results per miner") :].split("\n\n")[0]
+    assert [w for w in re.findall(r"[a-z]+", text) if w in RESULTS and w != "ok"] == list(RESULTS[1:])
+
+
 def wm_reply(raw: bytes) -> Reply:
     return classify(raw)
 

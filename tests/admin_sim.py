@@ -75,6 +75,19 @@ def running(personalities: list[str], base: Path, **kw: Any) -> Iterator[FleetTh
         fleet.stop()
 
 
+def fleet_fixture(personalities: list[str], **kw: Any) -> Any:
+    """A module-scoped pytest fixture: ``(fleet, base)`` of :func:`running` for one test file."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def sim(tmp_path_factory: Any) -> Iterator[tuple[FleetThread, Path]]:
+        base = tmp_path_factory.mktemp("adm-sim")
+        with running(personalities, base, **kw) as fleet:
+            yield fleet, base
+
+    return sim
+
+
 def site_env(base: Path, tmp: Path, creds: str) -> dict[str, str]:
     """The environment of one ``minectl`` run: the fleet's state directory (in ``base``), and a
     private event log and root-only credentials file (``creds``, YAML) in ``tmp``."""

@@ -14,11 +14,7 @@ pytestmark = pytest.mark.integration
 FLEET = ["cgminer", "cgminer", "cgminer", "s19", "s9", "bosminer", "btminer", "cgminer"]
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    base = tmp_path_factory.mktemp("adm-api")
-    with admin_sim.running(FLEET, base, http=False, ssh=False) as fleet:
-        yield fleet, base
+sim = admin_sim.fleet_fixture(FLEET, http=False, ssh=False)
 
 
 @pytest.fixture

@@ -31,11 +31,7 @@ miners:
 """
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    base = tmp_path_factory.mktemp("adm-http")
-    with admin_sim.running(FLEET, base, http=True, ssh=True) as fleet:
-        yield fleet, base
+sim = admin_sim.fleet_fixture(FLEET, http=True, ssh=True)
 
 
 @pytest.fixture

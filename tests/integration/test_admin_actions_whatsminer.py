@@ -20,11 +20,7 @@ FLEET = ["btminer", "btminer", "btminer", "btminer"]
 CREDS = "families:\n  whatsminer:\n    api: {password: admin}\n"
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    base = tmp_path_factory.mktemp("adm-wm")
-    with admin_sim.running(FLEET, base, http=False, ssh=False) as fleet:
-        yield fleet, base
+sim = admin_sim.fleet_fixture(FLEET, http=False, ssh=False)
 
 
 @pytest.fixture

@@ -73,10 +73,14 @@ def bench(c: Context, only: str = "", quick: bool = False) -> None:
         "miners": "how many simulated miners (default 200)",
         "down": "stop the demo site and remove it",
         "dir": "where the demo site lives (default ./site)",
+        "containers": "the whole appliance in containers instead (molecule/default's create + converge)",
     }
 )
-def demo(c: Context, miners: int = 200, down: bool = False, dir: str = "") -> None:
+def demo(c: Context, miners: int = 200, down: bool = False, dir: str = "", containers: bool = False) -> None:
     """The main job: a simulated mine site, end to end (./dev demo --down tears it down)."""
+    if containers:
+        c.run(f"{PY} -m scripts.demo_containers {'--down' if down else ''}", env=_env(), pty=False)
+        return
     args = [f"--miners {int(miners)}"]
     if down:
         args.append("--down")

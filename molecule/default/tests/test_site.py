@@ -141,12 +141,103 @@ def test_password_login_is_refused(vpn_ip):
     assert "Permission denied (publickey)" in r.stderr
 
 
-def test_ssh_from_the_mine_lan_is_refused():
-    # From a miner's leased address: DNS on the controller answers (the path works) ...
-    src = leased_by_miners()["02:4d:a0:00:00:01"]
-    assert tcp(MINERS, "10.88.0.1", 53, src) == "open"
-    # ... but SSH is dropped by the controller's firewall.
-    assert tcp(MINERS, "10.88.0.1", 22, src) in ("TimeoutError", "timeout")
+# Firewall (issue #9): probes in parallel, each bound to a source address, 4 s each.
+# "tcp:PORT" -> open | TimeoutError (dropped) | ConnectionRefusedError ...;
+# "udp:PORT" sends a DNS query for the controller's name -> reply | TimeoutError.
+PROBES = r"""
+import json, socket, struct, sys, threading
+src, ip, specs = sys.argv[1], sys.argv[2], sys.argv[3:]
+out = {}
+def probe(spec):
+    proto, port = spec.split(":"); port = int(port)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    s.bind((src, 0)); s.settimeout(4)
+    try:
+        if proto == "tcp":
+            s.connect((ip, port)); out[spec] = "open"
+        else:
+            q = struct.pack(">HHHHHH", 0x4D41, 0x0100, 1, 0, 0, 0) + b"\x0acontroller\x00" + struct.pack(">HH", 1, 1)
+            s.sendto(q, (ip, port)); data, _ = s.recvfrom(512)
+            out[spec] = "reply" if data[:2] == q[:2] else "garbage"
+    except OSError as e:
+        out[spec] = type(e).__name__
+    finally:
+        s.close()
+ts = [threading.Thread(target=probe, args=(x,)) for x in specs]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(json.dumps(out))
+"""
+CANARY_PORTS = (3000, 4028, 8080, 9100, 24224)  # stand-ins for anything that might listen later
+
+
+def probe(host, src: str, ip: str, specs) -> dict[str, str]:
+    specs = " ".join(sorted(set(specs)))
+    return json.loads(host.check_output(f"python3 -c {shlex.quote(PROBES)} {src} {ip} {specs}"))
+
+
+def listening(host) -> set[str]:
+    """'tcp:PORT' / 'udp:PORT' for every socket listening on a non-loopback address."""
+    out = set()
+    for line in host.check_output("ss -H -lntu").splitlines():
+        f = line.split()
+        local = f[4]
+        addr, port = local.rsplit(":", 1)
+        if not addr.startswith(("127.", "[::1]")):
+            out.add(f"{f[0]}:{port}")
+    return out
+
+
+@pytest.fixture(scope="module")
+def canary():
+    """TCP and UDP listeners on the controller on ports nothing should open (stopped after)."""
+    code = (
+        "import socket,threading\n"
+        f"P={list(CANARY_PORTS)!r}\n"
+        "def tcp(p):\n s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
+        "s.bind(('0.0.0.0',p));s.listen()\n while 1: s.accept()[0].close()\n"
+        "def udp(p):\n s=socket.socket(type=socket.SOCK_DGRAM);s.bind(('0.0.0.0',p))\n"
+        " while 1:\n  d,a=s.recvfrom(512);s.sendto(d,a)\n"
+        "[threading.Thread(target=f,args=(p,)).start() for p in P for f in (tcp,udp)]\n"
+    )
+    CTL.run("systemctl stop mapp-canary; systemctl reset-failed mapp-canary")
+    CTL.check_output(f"systemd-run --unit mapp-canary python3 -c {shlex.quote(code)}")
+    try:
+        specs = [f"{pr}:{p}" for p in CANARY_PORTS for pr in ("tcp", "udp")]
+        # positive control: from the controller itself every canary answers
+        wait(
+            "the canary listeners answer locally",
+            lambda: set(probe(CTL, "127.0.0.1", "127.0.0.1", specs).values()) <= {"open", "reply"},
+            30,
+            1,
+        )
+        yield specs
+    finally:
+        CTL.run("systemctl stop mapp-canary")
+
+
+def test_from_the_mine_lan_only_dhcp_and_dns_reach_the_controller(canary):
+    """From a miner's leased address on eth1: DNS answers (UDP, TCP); nothing else does."""
+    src = leased_by_miners()["02:4d:a0:00:00:01"]  # its lease proves DHCP (udp 67) got through
+    ports = listening(CTL) | set(canary) | {"tcp:22"}
+    got = probe(MINERS, src, "10.88.0.1", ports | {"udp:53", "tcp:53"})
+    assert got.pop("udp:53") == "reply" and got.pop("tcp:53") == "open", got
+    got.pop("udp:67", None)  # dnsmasq's DHCP socket: no answer to a DNS query either way
+    assert got and all(v == "TimeoutError" for v in got.values()), f"reachable from the mine LAN: {got}"
+
+
+def test_from_the_vpn_only_ssh_reaches_the_controller(vpn_ip, canary):
+    """From the VPN server's tunnel address: SSH is open; DNS, the canaries, all else dropped."""
+    ports = listening(CTL) | set(canary) | {"tcp:53", "udp:53"}
+    got = probe(CENTRAL, "10.89.0.1", vpn_ip, ports | {"tcp:22"})
+    assert got.pop("tcp:22") == "open", got
+    assert got and all(v == "TimeoutError" for v in got.values()), f"reachable from the VPN: {got}"
+
+
+def test_from_the_wan_nothing_reaches_the_controller(canary):
+    """The WAN (not a management range in the example inventory): even SSH is dropped."""
+    ports = listening(CTL) | set(canary) | {"tcp:22"}
+    got = probe(CENTRAL, "10.250.88.20", "10.250.88.10", ports)
+    assert got and all(v == "TimeoutError" for v in got.values()), f"reachable from the WAN: {got}"
 
 
 def _shipper(vpn_ip: str) -> None:
@@ -220,25 +311,56 @@ def test_a_miner_fault_reaches_status_and_the_timeline(vpn_ip, datasources):
         MINERS.run(f"/opt/mapp/venv/bin/minectl sim clear {ip} --control /run/mapp-sim.sock")
 
 
-# The 60-minute rollup needs an hour of data: a run of this scenario does not wait for it.
-@pytest.mark.parametrize("rollup", ["60", "300"])
+def _hour_closed(ds) -> str:
+    """'' once the reducer has closed a whole UTC hour of this run, else why not (precisely).
+
+    The reducer emits a rollup bucket when its watermark (newest event time - 5 min lateness,
+    whole minutes) passes the bucket's end: the hour that holds the first one-minute row
+    fills once an event arrives 5 minutes after that hour ends, i.e. only when the run spans
+    a UTC hour boundary by 5 minutes or more. InfluxDB's h1 continuous queries run on the hour.
+    """
+    row = _mysql("SELECT UNIX_TIMESTAMP(MIN(ts)), UNIX_TIMESTAMP(MAX(ts)) FROM hashrate_site WHERE period = 60", ds)
+    first, last = (int(float(x)) for x in row[0].split("\t"))
+    hour_end = first - first % 3600 + 3600
+    if last + 60 > hour_end:  # the minute row at hour_end closed: the watermark passed the hour
+        return ""
+    fmt = "%H:%M:%S UTC"
+    return (
+        f"one-minute rows span {time.strftime(fmt, time.gmtime(first))}-{time.strftime(fmt, time.gmtime(last + 60))}; "
+        f"the first hour bucket closes when the watermark passes {time.strftime(fmt, time.gmtime(hour_end))} "
+        f"(an event after {time.strftime(fmt, time.gmtime(hour_end + 300))}): this run did not last that long"
+    )
+
+
+@pytest.mark.parametrize("rollup", ["60", "300", "3600"])
 def test_grafana_mysql_queries_return_rows(datasources, rollup):
     ds = datasources["mysql"]
+    if rollup == "3600" and (why := _hour_closed(ds)):
+        pytest.skip(f"60-minute rollup not due yet: {why}")
     now = int(time.time())
     for where, q in _dashboard("mysql"):
         sql = expand_mysql(q, now - 3 * 3600, now + 300, 60, {"rollup": rollup})
         assert _mysql(sql, ds), f"{where} returned no rows: {sql}"
 
 
-def test_grafana_influx_queries_return_rows(datasources):
-    # m1 only: the m5 and h1 policies are filled by continuous queries on their own schedule.
+@pytest.mark.parametrize("rp", ["m1", "m5", "h1"])
+def test_grafana_influx_queries_return_rows(datasources, rp):
+    # m5 and h1 are filled by InfluxDB's continuous queries, every 5 minutes and on the hour,
+    # over the m1 points already written (the reducer writes a minute 5 minutes late).
+    if rp == "h1" and (why := _hour_closed(datasources["mysql"])):
+        pytest.skip(f"the h1 continuous query has not run over this run's data yet: {why}")
     ds = datasources["influxdb"]
-    now = int(time.time())
-    for where, q in _dashboard("influx"):
-        iq = expand_influx(q, now - 3 * 3600, now + 300, 60, {"rp": "m1"})
+
+    def rows(where: str, iq: str):
         r = CENTRAL.run(f"influx -database {ds['database']} -format json -execute {shlex.quote(iq)}")
         assert r.rc == 0, r.stderr
         res = json.loads(r.stdout)["results"][0]
         assert "error" not in res, f"{where}: {res['error']}: {iq}"
-        values = [v for s in res.get("series", []) for v in s["values"] if any(x is not None for x in v[1:])]
-        assert values, f"{where} returned no rows: {iq}"
+        return [v for s in res.get("series", []) for v in s["values"] if any(x is not None for x in v[1:])]
+
+    now = int(time.time())
+    queries = [(w, expand_influx(q, now - 3 * 3600, now + 300, 60, {"rp": rp})) for w, q in _dashboard("influx")]
+    if rp == "m5":  # the first 5-minute continuous query over written points may still be due
+        wait("InfluxDB m5 rollups", lambda: rows(*queries[0]), 420, 15)
+    for where, iq in queries:
+        assert rows(where, iq), f"{where} returned no rows: {iq}"

@@ -166,3 +166,31 @@ def molecule_site(c: Context, keep: bool = False, stages: str = "") -> None:
     """The whole appliance in containers (molecule/default): controller, central, 50 DHCP miners."""
     args = ["--keep" if keep else "", f"--stages {stages}" if stages else ""]
     c.run(f"{PY} -m scripts.molecule_site {' '.join(a for a in args if a)}", env=_env(), pty=False)
+
+
+@task(
+    help={
+        "scale": "times the CI-bounded kill counts (default 10: about 1,500 lease-hook kills)",
+        "seed": "random seed (default: a new one each run, printed)",
+        "report": "append the figures to this file (default build/chaos.txt)",
+    }
+)
+def chaos(c: Context, scale: float = 10, seed: int = 0, report: str = "build/chaos.txt") -> None:
+    """Power loss, long: kill -9 the lease hook, the poller and actions at random points
+    (tests/integration/test_powerloss.py at a larger scale) and at every point of a chunk."""
+    import random
+
+    seed = seed or random.randrange(1, 1 << 30)
+    Path(report).parent.mkdir(parents=True, exist_ok=True)
+    env = {**_env(), "MINECTL_CHAOS_SCALE": str(scale), "MINECTL_CHAOS_SEED": str(seed)}
+    env["MINECTL_CHAOS_REPORT"] = str(Path(report).resolve())
+    print(f"chaos: scale {scale}, seed {seed}; figures appended to {report}")
+    tests = "tests/integration/test_powerloss.py tests/unit/test_powerloss_points.py tests/integration/test_diskfull.py"
+    c.run(f"{PY} -m pytest -p no:cacheprovider -s {tests}", env=env, pty=False)
+
+
+@task(help={"examples": "examples per property (default 20000)"})
+def fuzz(c: Context, examples: int = 20000) -> None:
+    """Fuzzing, long: the properties of tests/unit/test_fuzz.py with many more (random) examples."""
+    env = {**_env(), "MINECTL_FUZZ_EXAMPLES": str(examples)}
+    c.run(f"{PY} -m pytest -p no:cacheprovider -q tests/unit/test_fuzz.py", env=env, pty=False)

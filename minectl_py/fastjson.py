@@ -62,9 +62,21 @@ except ImportError:  # pragma: no cover - CPython always has _json
         return _jsonmod.loads(text)
 
 
+#: As ``minectl_py.events.record.TERMINAL_UNSAFE`` (a test keeps them equal): C1 controls, bidi,
+#: zero-width and line-separator characters are written as ``\\uXXXX`` escapes.
+TERMINAL_UNSAFE = {
+    c: f"\\u{c:04x}"
+    for c in [*range(0x80, 0xA0), 0x61C, *range(0x200B, 0x2010), *range(0x2028, 0x202F), *range(0x2066, 0x206A), 0xFEFF]
+}
+
+
 def dumps(obj: object, *, sort_keys: bool = False) -> bytes:
-    """Compact UTF-8 JSON; strings that are not valid Unicode (lone surrogates) are escaped."""
+    """Compact UTF-8 JSON; strings that are not valid Unicode (lone surrogates) are escaped,
+    and so are the characters a terminal may act on (:data:`TERMINAL_UNSAFE`)."""
     try:
-        return _encode(obj, False, sort_keys).encode("utf-8")
+        s = _encode(obj, False, sort_keys)
+        if not s.isascii():
+            s = s.translate(TERMINAL_UNSAFE)
+        return s.encode("utf-8")
     except UnicodeEncodeError:
         return _encode(obj, True, sort_keys).encode("ascii")

@@ -127,6 +127,15 @@ def append_event(path: str, data: bytes) -> None:
     """Append one encoded record with the event writer's protocol (flock on the lock file,
     one ``write`` on ``O_APPEND``, ``fdatasync``, cut back on error). When the live file is
     from an earlier UTC day, the real writer is used: it rotates first (once a day)."""
+    try:
+        _append_event(path, data)
+    except OSError as e:
+        if (e.strerror or "").startswith("cannot append"):
+            raise
+        raise OSError(e.errno, f"cannot append to event log {path}: {e.strerror or e}") from e
+
+
+def _append_event(path: str, data: bytes) -> None:
     d = os.path.dirname(path) or "."
     if not os.path.isdir(d):
         os.makedirs(d, mode=0o750, exist_ok=True)
@@ -220,9 +229,11 @@ def handle(argv: list[str], env: Mapping[str, str], events: str, state_dir: str,
     rec = make_record(fields, nodename)
     data = b"\x1e" + fastjson.dumps(rec) + b"\n"
     try:
-        project.record_and_apply(state_dir, [rec], lambda _recs: append_event(events, data), swap=False)
+        project.record_and_apply(state_dir, [rec], lambda _recs: append_event(events, data), swap=False, log=events)
     except OSError as e:
-        print(f"minectl-lease-hook: {argv[0]} {argv[1]} {argv[2]}: {e}", file=sys.stderr)
+        # dnsmasq logs this line: the client's MAC and IP arguments shown escaped, never raw.
+        what = " ".join(repr(a)[1:-1][:64] for a in argv[:3])
+        print(f"minectl-lease-hook: {what}: {e.strerror or e}", file=sys.stderr)
         return 1
     return 0
 

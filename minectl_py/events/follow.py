@@ -77,6 +77,10 @@ def _skip_history(f: _Open) -> None:
     f.skip = pos > 0 and os.pread(f.fd, 1, pos - 1) != b"\n"
 
 
+def _stem(path: str) -> str:
+    return path[:-3] if path.endswith(".gz") else path
+
+
 def _ino(path: str) -> int | None:
     try:
         return os.stat(path).st_ino
@@ -109,6 +113,7 @@ class Follower:
         self.reader = EventReader([], **reader_kw)
         self.stats: ReadStats = self.reader.stats
         self.seen: set[int] = set()
+        self.names: set[str] = set()  # segment names (without .gz) known when the live file was opened
 
     # -- reading pieces ------------------------------------------------------------
     def _batch(self, paths: list[str]) -> Iterator[dict[str, Any]]:
@@ -151,17 +156,21 @@ class Follower:
         f.close()
 
     def _segments_after(self, ino: int) -> list[str]:
-        """Rotated segments newer than the one with inode ``ino`` (-1: any) and not read yet."""
-        segs = [s for s in segments(self.live) if not s.endswith(".gz")]
-        inos = [_ino(s) for s in segs]
-        if ino != -1:
-            if ino not in inos:
-                return []
-            segs = segs[inos.index(ino) + 1 :]
+        """Segments rotated since the live file with inode ``ino`` (-1: none) was opened, not
+        read yet, oldest first. They are told by name (``names``: every segment known when that
+        file was opened), so a segment compacted meanwhile (a ``.gz`` with a new inode) is still
+        found; the finished file's own segment (read through its descriptor) is left out: the
+        one with its inode, else, if it was compacted since, the oldest new name."""
+        segs = [s for s in segments(self.live) if _stem(s) not in self.names]
+        self.names.update(_stem(s) for s in segs)
+        if ino != -1 and segs:
+            own = [s for s in segs if _ino(s) == ino]
+            segs.remove(own[0] if own else segs[0])
         return [s for s in segs if _ino(s) not in self.seen]
 
     # -- the loop ----------------------------------------------------------------------
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        self.names = {_stem(s) for s in segments(self.live)}
         f = _open(self.live)
         if f is not None:
             self.seen.add(f.ino)

@@ -24,11 +24,24 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=F
 _dumps_ascii = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
 
 
+#: Characters JSON allows raw in strings that a terminal may act on (C1 controls such as CSI
+#: U+009B, bidi overrides, zero-width and line-separator characters): written as ``\\uXXXX``,
+#: so ``tail events.log`` on an admin's terminal shows them inert. The value read back is the same.
+TERMINAL_UNSAFE = {
+    c: f"\\u{c:04x}"
+    for c in [*range(0x80, 0xA0), 0x61C, *range(0x200B, 0x2010), *range(0x2028, 0x202F), *range(0x2066, 0x206A), 0xFEFF]
+}
+
+
 def dumps(record: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON. Strings that are not valid Unicode (lone surrogates from hostile
-    bytes) are written as ``\\uXXXX`` escapes, so the output is always valid UTF-8."""
+    bytes) are written as ``\\uXXXX`` escapes, so the output is always valid UTF-8; so are the
+    characters of :data:`TERMINAL_UNSAFE`."""
     try:
-        return _dumps(record).encode("utf-8")
+        s = _dumps(record)
+        if not s.isascii():
+            s = s.translate(TERMINAL_UNSAFE)
+        return s.encode("utf-8")
     except UnicodeEncodeError:
         return _dumps_ascii(record).encode("ascii")
 

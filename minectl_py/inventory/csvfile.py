@@ -55,10 +55,16 @@ class Problem:
     col_no: int = 0
 
     def format(self, source: str) -> str:
-        where = f"{source}:{self.line}"
+        where = f"{_shown(source)}:{self.line}"
         if self.column:
-            where += f": column {self.col_no} ({self.column})"
-        return f"{where}: {self.message}"
+            where += f": column {self.col_no} ({_shown(self.column)})"
+        return f"{where}: {_shown(self.message)}"
+
+
+def _shown(text: str) -> str:
+    """Text from the CSV as it may reach a terminal: control, escape and bidi characters
+    escaped (``\\x1b``, ``\\u202e``), the rest as is."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass(slots=True)

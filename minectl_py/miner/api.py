@@ -100,7 +100,15 @@ _REPAIRS: list[tuple[str, re.Pattern[bytes], bytes]] = [
 
 
 def repair(body: bytes) -> tuple[Any, list[str]]:
-    """Parse a reply body, repairing known firmware bugs. Raises ValueError if beyond repair."""
+    """Parse a reply body, repairing known firmware bugs. Raises ValueError if beyond repair
+    (also for JSON nested too deeply to parse: a hostile reply must not crash the poller)."""
+    try:
+        return _repair(body)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _repair(body: bytes) -> tuple[Any, list[str]]:
     try:
         return json.loads(body), []
     except ValueError:

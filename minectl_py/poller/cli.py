@@ -188,6 +188,9 @@ async def _amain(a: argparse.Namespace, settings: Any, sink: Any, get_targets: A
             print(f"{st.ok} ok, {st.failed} failed of {st.targets} in {st.elapsed_s:.2f} s")
         if signalled:
             return 130
+        if sink is not None and sink.errors:
+            print(f"minectl poll: {sink.lost} results not recorded: {sink.last_error}", file=sys.stderr)
+            return 4
         return 0 if st.failed == 0 and st.abandoned == 0 else 1
     finally:
         poller.close()

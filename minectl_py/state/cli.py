@@ -18,6 +18,7 @@ EPILOG = """examples:
   minectl state rebuild --events /var/lib/minectl/events/events-2026*.log.gz events.log --into /tmp/r
   minectl state diff /var/lib/minectl/state /tmp/rebuilt
   minectl state verify                              rebuild into a temporary directory and compare with the live one
+  minectl state recover                             finish what a killed writer left half done (any writer does it too)
 
 exit codes: 0 ok (diff/verify: equal), 1 differences (or bad records with --strict),
 2 usage or input error, 3 no such miner."""
@@ -44,6 +45,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
         if name == "rebuild":
             p.add_argument("--into", required=True, metavar="DIR", help="new directory (must not exist or be empty)")
+    p = sub.add_parser("recover", help="undo and redo a chunk a killed writer left half projected")
+    p.add_argument("--json", action="store_true")
     p = sub.add_parser("diff", help="compare two state directories")
     p.add_argument("a")
     p.add_argument("b")
@@ -166,6 +169,22 @@ def _verify(a: argparse.Namespace) -> int:
         return _diff(_state_dir(a), into, a.json)
 
 
+def _recover(a: argparse.Namespace) -> int:
+    from minectl_py.state import project
+
+    d = _state_dir(a)
+    if not os.path.isdir(d):
+        raise FileNotFoundError(f"no such state directory: {d}")
+    res = project.recover(d)
+    if a.json:
+        print(json.dumps({"recovered": res is not None, **(res or {})}))
+    elif res is None:
+        print(f"{d}: nothing to recover")
+    else:
+        print(f"{d}: recovered an interrupted chunk: {res['undone']} changes undone, {res['redone']} records redone")
+    return 0
+
+
 def main(argv: list[str], prog: str = "minectl state", command: str = "state") -> int:
     a = build_parser(prog).parse_args(argv)
     try:
@@ -179,6 +198,8 @@ def main(argv: list[str], prog: str = "minectl state", command: str = "state") -
             return _verify(a)
         if a.sub == "diff":
             return _diff(a.a, a.b, a.json)
+        if a.sub == "recover":
+            return _recover(a)
     except (FileNotFoundError, ValueError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2

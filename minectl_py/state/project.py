@@ -24,6 +24,7 @@ import fcntl
 import os
 
 from minectl_py import fastjson
+from minectl_py.state import journal as jnl
 from minectl_py.state import sanitize as san
 
 TYPE_CHECKING = False
@@ -275,6 +276,9 @@ def _load(site: _Site, mac: str) -> dict[str, Any]:
     return vals
 
 
+#: The undo journal of the chunk being projected (``None``: not journalled; see state/journal.py).
+_journal: jnl.Journal | None = None
+
 #: ``renameat2(RENAME_EXCHANGE)`` through ctypes, set up by :func:`use_exchange` in long-running
 #: writers (the poller); the lease hook does without (importing ctypes costs more than it saves).
 _exchange: Callable[[str, str], bool] | None = None
@@ -361,6 +365,8 @@ def _relink(site: _Site, sub: str, mac: str, old: str | None, new: str | None, w
     d = os.path.join(site.root, sub)
     target = f"../{MINERS}/{mac}"
     if old and old != new and _readlink(os.path.join(d, old)) == target:
+        if _journal is not None:
+            _journal.link(sub, old, target)
         _unlink(os.path.join(d, old))
     if not new:
         return
@@ -373,6 +379,8 @@ def _relink(site: _Site, sub: str, mac: str, old: str | None, new: str | None, w
         other = _load(site, cur[len(MINERS) + 4 :])
         if other.get("name") == new:
             return
+    if _journal is not None:
+        _journal.link(sub, new, cur)
     if cur is None:
         try:
             os.symlink(target, path)
@@ -387,6 +395,10 @@ def _relink(site: _Site, sub: str, mac: str, old: str | None, new: str | None, w
 
 def _store(site: _Site, mac: str, cur: dict[str, Any], new: dict[str, Any] | None) -> None:
     d = os.path.join(site.miners, mac)
+    if new == cur:
+        return
+    if _journal is not None:
+        _journal.miner(mac, dict(cur) if os.path.lexists(d) else None)
     if new is None:
         _relink(site, BY_IP, mac, link_ip(cur), None)
         _relink(site, BY_NAME, mac, link_name(cur), None)
@@ -397,8 +409,6 @@ def _store(site: _Site, mac: str, cur: dict[str, Any], new: dict[str, Any] | Non
             os.rmdir(d)
         except FileNotFoundError:
             pass
-        return
-    if new == cur:
         return
     if not cur and _create(site, d, new):
         site.cache.pop(mac, None)
@@ -519,14 +529,23 @@ def record_and_apply(
     append: Callable[[list[dict[str, Any]]], object] | None,
     *,
     swap: bool = True,
+    log: str | None = None,
 ) -> int:
     """Append ``records`` to the event log with ``append`` (e.g. ``EventWriter.append_many``)
     and project them, chunk by chunk, under the state lock: the log's order is the order in
     which the state changed. If ``append`` raises, that chunk is not projected. ``swap=False``
-    keeps ctypes out (the lease hook, which writes a dozen files at most)."""
+    keeps ctypes out (the lease hook, which writes a dozen files at most).
+
+    With ``append``, each chunk is journalled (``state/journal.py``): a writer killed half way
+    is undone and redone by the next one, so the directory stays the log's projection.
+    ``log`` is the live log's path (default: ``append``'s writer's ``path``), which recovery
+    reads. A journal left by a crash is recovered first, with or without ``append``."""
+    global _journal
     site = _site(state_dir)
     if swap:
         use_exchange()
+    if log is None:
+        log = getattr(getattr(append, "__self__", None), "path", None)
     n = 0
     chunk: list[dict[str, Any]] = []
     it = iter(records)
@@ -539,10 +558,56 @@ def record_and_apply(
         if not chunk:
             return n
         with _Locked(site.root):
-            if append is not None:
-                append(chunk)
-            for rec in chunk:
-                n += _apply_locked(site, rec)
+            j = jnl.Journal(site.root)
+            try:
+                with _where(site.root):
+                    if j.pending():
+                        jnl.recover(site, j)
+                    if append is None:
+                        for rec in chunk:
+                            n += _apply_locked(site, rec)
+                        continue
+                    j.begin(log, [r.get("id") for r in chunk if isinstance(r, dict)])
+                append(chunk)  # its errors name the log
+                _journal = j
+                try:
+                    with _where(site.root):
+                        for rec in chunk:
+                            n += _apply_locked(site, rec)
+                        j.done()  # not on an error: the next writer recovers the chunk
+                finally:
+                    _journal = None
+            finally:
+                j.close()
+
+
+class _where:
+    """Re-raise an OSError of the state directory with its path in the message (a disk-full
+    ``write`` names no file): ``cannot update the state directory /x: No space left...``."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, tp: object, e: object, tb: object) -> bool:
+        if isinstance(e, OSError) and not (e.strerror or "").startswith("cannot update the state directory"):
+            what = f"{e.strerror or e}" + (f" ({e.filename})" if e.filename else "")
+            raise OSError(e.errno, f"cannot update the state directory {self.root}: {what}") from e
+        return False
+
+
+def recover(state_dir: str) -> dict[str, int] | None:
+    """Recover a chunk a dead writer left half projected (see ``state/journal.py``), under
+    the state lock. Returns the counts, or ``None`` when there was nothing to recover."""
+    site = _site(state_dir)
+    with _Locked(site.root):
+        j = jnl.Journal(site.root)
+        try:
+            return jnl.recover(site, j) if j.pending() else None
+        finally:
+            j.close()
 
 
 def forget_cache(state_dir: str | None = None) -> None:

@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from minectl_py.events.gzipstream import HAVE_ISAL
+
 ROOT = Path(__file__).resolve().parent.parent
+REPEAT = 3
 DATA = Path(os.environ.get("MINECTL_BENCH_DIR", "/tmp/minectl-bench"))
 
 #: the seed's way: per minute, each miner's mean hashrate, summed over miners
@@ -111,6 +115,13 @@ def peak_rss_mb(cmd: list[str], stdin_cmd: list[str], env: dict[str, str]) -> tu
     return ru.ru_maxrss / 1024, time.perf_counter() - t
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (a server we started)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def materialize(n: int) -> dict[str, float]:
     """Rows of `reduce all` over n events, written by each sink into a real server."""
     from minectl_py.reduce.base import Context
@@ -147,19 +158,37 @@ def materialize(n: int) -> dict[str, float]:
             my.start()
             my.create_users()
             ix.start()
-            sink = MariaDBSink("127.0.0.1", my.port, my.user, my.password, my.db, {})
-            t = time.perf_counter()
-            for view, r in keep.out:
-                sink.write(view, r)
-            sink.close()
-            dt = time.perf_counter() - t
-            res.update(mariadb_rows=sink.written, mariadb_s=round(dt, 2), mariadb_rows_per_s=round(sink.written / dt))
+            for db, how in (("bench", "load"), ("bench_insert", "insert")):
+                my.database(db)  # created, with the reducer's grants
+                q = {"load": "1" if how == "load" else "0"}
+                sink = MariaDBSink("127.0.0.1", my.port, my.user, my.password, db, q)
+                s0, c0, t = _cpu_s(my.proc.pid), time.process_time(), time.perf_counter()
+                for view, r in keep.out:
+                    sink.write(view, r)
+                sink.close()
+                dt = time.perf_counter() - t
+                key = "mariadb" if how == "load" else "mariadb_insert"
+                res.update(
+                    {
+                        f"{key}_rows": sink.written,
+                        f"{key}_s": round(dt, 2),
+                        f"{key}_rows_per_s": round(sink.written / dt),
+                        f"{key}_server_cpu_s": round(_cpu_s(my.proc.pid) - s0, 2),
+                        f"{key}_client_cpu_s": round(time.process_time() - c0, 2),
+                        f"{key}_load_average": os.getloadavg()[0],
+                    }
+                )
             isink = InfluxSink("127.0.0.1", ix.http, "", "", "bench", {"retention": "INF", "backfill": "0"})
-            t = time.perf_counter()
+            s0, c0, t = _cpu_s(ix.proc.pid), time.process_time(), time.perf_counter()
             for view, r in keep.out:
                 isink.write(view, r)
             isink.flush()
             dt = time.perf_counter() - t
+            res.update(
+                influx_server_cpu_s=round(_cpu_s(ix.proc.pid) - s0, 2),
+                influx_client_cpu_s=round(time.process_time() - c0, 2),
+                influx_load_average=os.getloadavg()[0],
+            )
             t2 = time.perf_counter()
             isink.backfill_rollups()
             bf = time.perf_counter() - t2
@@ -180,11 +209,20 @@ def run(quick: bool = False) -> dict:
     n = 100_000 if quick else 1_000_000
     f = events_file(n)
     py = sys.executable
+    load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="minectl-bench-") as d:
         ours_csv, jq_csv = f"{d}/ours.csv", f"{d}/jq.csv"
         sh(f"cat {f} > /dev/null")  # warm the page cache
-        t_zcat = sh(f"zcat {f} | wc -l", None, "zcat")
-        t_ours = sh(f"{py} -m minectl_py reduce hashrate {f} --csv", ours_csv, "ours")
+        # the floor and ours in turn, 3 times each: medians (this machine's load drifts)
+        zc, ou, zc_cpu, ou_cpu = [], [], [], []
+        for _ in range(REPEAT):
+            zc.append(sh(f"zcat {f} | wc -l", None, "zcat"))
+            zc_cpu.append(CPU["zcat"])
+            ou.append(sh(f"{py} -m minectl_py reduce hashrate {f} --csv", ours_csv, "ours"))
+            ou_cpu.append(CPU["ours"])
+        t_zcat, t_ours = statistics.median(zc), statistics.median(ou)
+        CPU["zcat"], CPU["ours"] = statistics.median(zc_cpu), statistics.median(ou_cpu)
+        pairs = sorted(o / z for o, z in zip(ou, zc, strict=True))
         t_pipe = sh(f"zcat {f} | grep -o '{{.*' | {py} -m minectl_py reduce hashrate --csv", None)
         jq_prog = Path(d) / "hashrate.jq"
         jq_prog.write_text(JQ)
@@ -202,6 +240,11 @@ def run(quick: bool = False) -> dict:
         "cpu_zcat_s": round(CPU["zcat"], 2),
         "cpu_reduce_s": round(CPU["ours"], 2),
         "cpu_jq_s": round(CPU["jq"], 2),
+        "reduce_vs_zcat_pairs": [round(x, 2) for x in pairs],
+        "zcat_wc_runs_s": [round(x, 2) for x in zc],
+        "reduce_hashrate_runs_s": [round(x, 2) for x in ou],
+        "isal": HAVE_ISAL,
+        "load_average_start": load0,
         "load_average": os.getloadavg()[0],
         "minutes": len(ours),
         "jq_agrees": agree,

@@ -82,6 +82,7 @@ class Reduction:
 
     name = ""
     cmds: frozenset[str] = frozenset()
+    rec_type: type = Rec  # what it reads of a record (HashRec: fewer fields, faster to decode)
     views: tuple[View, ...] = ()
 
     def __init__(self, ctx: Context) -> None:

@@ -101,7 +101,13 @@ def _paths(a: argparse.Namespace) -> list[str]:
 
 
 def _records(
-    a: argparse.Namespace, paths: list[str], stats: ReadStats, cmds: frozenset[str], on_invalid: Any, on_idle: Any
+    a: argparse.Namespace,
+    paths: list[str],
+    stats: ReadStats,
+    cmds: frozenset[str],
+    on_invalid: Any,
+    on_idle: Any,
+    rec_type: type,
 ) -> Any:
     since = parse_time_ms(a.since) if a.since else None
     until = parse_time_ms(a.until) if a.until else None
@@ -129,7 +135,7 @@ def _records(
             pass
         else:
             return IndexedReader(paths, types=cmds, **kw)
-    return FastReader(paths, prefilters=prefilters_for(cmds), on_invalid=on_invalid, **kw)
+    return FastReader(paths, prefilters=prefilters_for(cmds), on_invalid=on_invalid, rec_type=rec_type, **kw)
 
 
 def main(argv: list[str], prog: str = "minectl reduce", command: str = "reduce") -> int:
@@ -172,7 +178,7 @@ def main(argv: list[str], prog: str = "minectl reduce", command: str = "reduce")
     try:
         eng = Engine([a.name] if view in NAME_VIEWS[a.name] else [a.name, _owner(view)], sinks, ctx, lateness)
         paths = _paths(a)
-        src = _records(a, paths, stats, eng.cmds, ctx.bad, _idle_flusher(sinks))
+        src = _records(a, paths, stats, eng.cmds, ctx.bad, _idle_flusher(sinks), eng.rec_type)
         if isinstance(src, FastReader):
             eng.feed_batches(src.batches())
         else:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from minectl_py.reduce.base import Context, Out, Reduction, Rollup, Rows, miner_key
 from minectl_py.reduce.hashrate import Hashrate
 from minectl_py.reduce.health import Availability, Temperature
-from minectl_py.reduce.record import Rec, ValidationError, from_dict
+from minectl_py.reduce.record import HashRec, Rec, ValidationError, from_dict
 from minectl_py.reduce.timeline import Leases, Timeline
 from minectl_py.reduce.views import ALL, PERIODS, View
 
@@ -80,6 +80,9 @@ class Engine:
             for v in r.views:
                 if v.periodic and v.name in r.produce and periods:
                     self.rollups[v.name] = Rollup(v, periods)
+        types = {r.rec_type for r in self.reductions}
+        #: the record type to decode: the smaller HashRec when every reduction reads only that
+        self.rec_type: type = HashRec if types == {HashRec} else Rec
         self.maxt = -1
         self.closed = -1
         self.records = 0  # records the reductions used
@@ -98,7 +101,7 @@ class Engine:
         if d.get("cmd") not in self.by_cmd and d.get("cmd") not in LEARN_CMDS:
             return
         try:
-            rec = from_dict(d)
+            rec = from_dict(d, self.rec_type)
         except ValidationError as e:
             self.ctx.bad(f"{d.get('cmd')} record: {e}")
             return

@@ -13,7 +13,7 @@ from typing import Any
 
 from minectl_py.reduce.base import _MACS, Out, Reduction, Rows, miner_key
 from minectl_py.reduce.inventory import clean
-from minectl_py.reduce.record import Rec
+from minectl_py.reduce.record import HashRec, Rec
 from minectl_py.reduce.views import HASHRATE_MINER, HASHRATE_RACK, HASHRATE_SITE, UNDERPERFORMERS, View
 
 
@@ -24,6 +24,7 @@ def _pct(ths: float, nominal: float) -> float | None:
 class Hashrate(Reduction):
     name = "hashrate"
     cmds = frozenset({"poll"})
+    rec_type = HashRec
     views = (HASHRATE_SITE, HASHRATE_RACK, HASHRATE_MINER, UNDERPERFORMERS)
 
     def __init__(self, ctx: Any) -> None:

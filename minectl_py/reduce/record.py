@@ -12,12 +12,14 @@ is counted as invalid with msgspec's message naming the field (``$.miner.hashrat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 Str = str | None
 Num = float | None
+#: epoch ms as JSON decodes it and as a dict converts: 64-bit (a bigger int is invalid both ways)
+Time = str | Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)] | None
 
 
 class Miner(msgspec.Struct, gc=False):
@@ -32,7 +34,7 @@ class Miner(msgspec.Struct, gc=False):
 
 
 class Rec(msgspec.Struct, gc=False):
-    created_at_ms: str | int | None = None
+    created_at_ms: Time = None
     cmd: Str = None
     id: Str = None
     mac: Str = None
@@ -52,16 +54,46 @@ class Rec(msgspec.Struct, gc=False):
     severity: Str = None
 
 
+class PollMiner(msgspec.Struct, gc=False):
+    mac: Str = None
+    model: Str = None
+    hashrate_ths: Num = None
+    nominal_ths: Num = None
+    rack: Str = None
+
+
+class HashRec(msgspec.Struct, gc=False):
+    """What the hashrate reduction (and the engine, and learning where miners are) reads:
+    decoding only these is a third faster than :class:`Rec` (fewer strings and lists built)."""
+
+    created_at_ms: Time = None
+    cmd: Str = None
+    mac: Str = None
+    ip: Str = None
+    miner: PollMiner | None = None
+    rack: Str = None
+    name: Str = None
+    hostname: Str = None
+    action: Str = None
+
+
 decoder = msgspec.json.Decoder(Rec)
 decode = decoder.decode
 decode_lines = decoder.decode_lines
 ValidationError = msgspec.ValidationError
 DecodeError = msgspec.DecodeError
+_DECODERS: dict[type, Any] = {Rec: decoder, HashRec: msgspec.json.Decoder(HashRec)}
 
 
-def from_dict(d: dict[str, Any]) -> Rec:
-    """A record read as a dict (follow, index) as a :class:`Rec`; ValidationError if a field has the wrong type."""
-    return msgspec.convert(d, Rec)
+def decoder_for(rec_type: type) -> Any:
+    """The JSON decoder of one record type (:class:`Rec` or :class:`HashRec`)."""
+    return _DECODERS[rec_type]
+
+
+def from_dict(d: dict[str, Any], rec_type: type = Rec) -> Any:
+    """A record read as a dict (follow, index) as a ``rec_type``; ValidationError if a field it
+    keeps has the wrong type."""
+    return msgspec.convert(d, rec_type)
 
 
 def time_ms(rec: Rec) -> int | None:

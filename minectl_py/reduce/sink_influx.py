@@ -24,13 +24,15 @@ import http.client
 import json
 import re
 import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
 
 from minectl_py.reduce.sinks import SinkError, retrying
 from minectl_py.reduce.views import ALL, RP_FOR_PERIOD, View
 
-BATCH = 5000
+BATCH = 10_000  # lines per write request (InfluxDB's docs: 5,000-10,000)
 _TAG_ESC = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", "\n": "", "\r": "", "\\": "\\\\"})
 _STR_ESC = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": " ", "\r": " "})
 _DROPPED = re.compile(r"dropped=(\d+)")
@@ -73,25 +75,37 @@ class InfluxSink:
         self.retention = q.get("retention", "90d")
         self.retention5 = q.get("retention5", "INF" if self.retention.upper() == "INF" else "365d")
         self.backfill = q.get("backfill", "1") != "0"
-        self.conn: http.client.HTTPConnection | None = None
-        self.lines: list[str] = []
+        self.batch = int(q.get("batch", BATCH))
+        self.writers = max(1, int(q.get("writers", 2)))
+        self.local = threading.local()  # each writer thread's connection
+        self.lock = threading.Lock()
+        self.conns: list[http.client.HTTPConnection] = []
+        self.pool = ThreadPoolExecutor(self.writers, thread_name_prefix="minectl-influx")
+        self.inflight: list[tuple[int, Future[int]]] = []
+        self.pending: dict[str, list[str]] = {}  # precision -> lines not yet sent
+        self.failed: SinkError | None = None  # a writer thread's error (later batches are not sent)
         self.written = 0
         self.dropped = 0
         self.span: dict[str, list[int]] = {}  # view -> [first ts, last ts] written
-        self.formats: dict[str, Any] = {}
+        self.specs: dict[str, Any] = {}
+        self.heads: dict[str, dict[tuple[Any, ...], str]] = {}
         retrying(self.where, self.retries, self.setup, (OSError, http.client.HTTPException))
 
     # ------------------------------------------------------------------ HTTP
     def _request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        """One request on this thread's keep-alive connection (a new one after an error)."""
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = self.local.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+            with self.lock:
+                self.conns.append(conn)
         try:
-            self.conn.request(method, path, body=body, headers={"Content-Type": "text/plain; charset=utf-8"})
-            r = self.conn.getresponse()
+            conn.request(method, path, body=body, headers={"Content-Type": "text/plain; charset=utf-8"})
+            r = conn.getresponse()
             data = r.read()
         except (OSError, http.client.HTTPException):
-            self.conn.close()
-            self.conn = None
+            conn.close()
+            self.local.conn = None
             raise
         if r.status >= 500:
             raise ConnectionError(f"HTTP {r.status}: {data[:200]!r}")
@@ -143,47 +157,61 @@ class InfluxSink:
         return out
 
     # ------------------------------------------------------------------ writing
-    def _formatter(self, view: View) -> Any:
-        f = self.formats.get(view.name)
-        if f is not None:
-            return f
-        tags: list[tuple[int, str]] = []
-        fields: list[tuple[int, str, str]] = []
-        start = 2 if view.periodic else 0
-        for i, c in enumerate(view.cols[start:], start):
-            if c.kind in ("ts", "tsms"):
-                continue
-            if _is_tag(view, c.name):
-                tags.append((i, c.name))
-            else:
-                fields.append((i, c.name, c.kind))
-        tags.sort(key=lambda t: t[1])  # sorted tag keys: InfluxDB's fast path
-        tsi = view.index("ts") if view.periodic else view.index("ts_ms")
-        scale = 1000 if view.periodic else 1  # to ms
-
-        def fmt(row: tuple[Any, ...]) -> str | None:
-            head = view.name
-            for i, name in tags:
-                v = row[i]
-                if v is not None and v != "":
-                    head += f",{name}={str(v).translate(_TAG_ESC)}"
-            parts = []
-            for i, name, kind in fields:
-                v = row[i]
-                if v is None:
+    def _spec(self, view: View) -> tuple[list[tuple[int, str]], list[tuple[int, str, str]], int, str]:
+        sp = self.specs.get(view.name)
+        if sp is None:
+            tags: list[tuple[int, str]] = []
+            fields: list[tuple[int, str, str]] = []
+            start = 2 if view.periodic else 0
+            for i, c in enumerate(view.cols[start:], start):
+                if c.kind in ("ts", "tsms"):
                     continue
-                if kind == "int":
-                    parts.append(f"{name}={int(v)}i")
-                elif kind == "float":
-                    parts.append(f"{name}={float(v)!r}")
+                if _is_tag(view, c.name):
+                    tags.append((i, c.name))
                 else:
-                    parts.append(f'{name}="{str(v).translate(_STR_ESC)}"')
-            if not parts:
-                return None
-            return f"{head} {','.join(parts)} {row[tsi] * scale}"
+                    fields.append((i, c.name, c.kind))
+            tags.sort(key=lambda t: t[1])  # sorted tag keys: InfluxDB's fast path
+            tsi, precision = (view.index("ts"), "s") if view.periodic else (view.index("ts_ms"), "ms")
+            sp = self.specs[view.name] = (tags, fields, tsi, precision)
+        return sp
 
-        self.formats[view.name] = fmt
-        return fmt
+    def lines(self, view: View, rows: list[tuple[Any, ...]]) -> list[str]:
+        """Line protocol of ``rows``, column by column (a comprehension per column); the
+        measurement-and-tags head is built once per distinct set of tag values."""
+        if not rows:
+            return []
+        tags, fields, tsi, _ = self._spec(view)
+        cols = list(zip(*rows, strict=True))
+        heads = self.heads.setdefault(view.name, {})
+        if len(heads) > 200_000:
+            heads.clear()
+        hs: list[str] = []
+        for tv in zip(*(cols[i] for i, _ in tags), strict=True) if tags else [()] * len(rows):
+            h = heads.get(tv)
+            if h is None:
+                h = view.name
+                for (_, name), v in zip(tags, tv, strict=True):
+                    t = "" if v is None else str(v).translate(_TAG_ESC)
+                    if t:
+                        h += f",{name}={t}"
+                heads[tv] = h
+            hs.append(h)
+        fcols: list[list[str | None]] = []
+        for i, name, kind in fields:
+            p = name + "="
+            vals = cols[i]
+            if kind == "int":
+                fcols.append([None if v is None else f"{p}{int(v)}i" for v in vals])
+            elif kind == "float":
+                fcols.append([None if v is None else p + repr(float(v)) for v in vals])
+            else:
+                fcols.append([None if v is None else f'{p}"{str(v).translate(_STR_ESC)}"' for v in vals])
+        out = []
+        for h, fs, t in zip(hs, zip(*fcols, strict=True), cols[tsi], strict=True):
+            f = ",".join([x for x in fs if x is not None])
+            if f:
+                out.append(f"{h} {f} {t}")
+        return out
 
     def write(self, view: View, rows: list[tuple[Any, ...]]) -> None:
         if view.periodic:
@@ -196,36 +224,57 @@ class InfluxSink:
                 self.span[view.name] = [min(lo, hi), max(lo, hi)]
             else:
                 sp[0], sp[1] = min(sp[0], lo, hi), max(sp[1], lo, hi)
-        fmt = self._formatter(view)
-        for r in rows:
-            line = fmt(r)
-            if line is not None:
-                self.lines.append(line)
-        if len(self.lines) >= BATCH:
-            self.flush()
+        if not rows:
+            return
+        precision = self._spec(view)[3]
+        pending = self.pending.setdefault(precision, [])
+        pending.extend(self.lines(view, rows))
+        while len(pending) >= self.batch:
+            self._submit(precision, pending[: self.batch])
+            del pending[: self.batch]
 
     def flush(self) -> None:
-        while self.lines:
-            chunk = self.lines[:BATCH]
-            self._post("\n".join(chunk).encode("utf-8"))
-            self.written += len(chunk)
-            del self.lines[:BATCH]
+        for precision, pending in self.pending.items():
+            while pending:
+                self._submit(precision, pending[: self.batch])
+                del pending[: self.batch]
+        while self.inflight:
+            self._collect()
 
-    def _post(self, body: bytes) -> None:
-        path = "/write?" + urlencode({"db": self.db, "rp": "m1", "precision": "ms", **self.auth})
+    def _submit(self, precision: str, lines: list[str]) -> None:
+        """Post a batch from a writer thread (``?writers=N``, default 2: the server parses one
+        batch while we format the next and it writes another)."""
+        while len(self.inflight) >= self.writers:
+            self._collect()
+        body = "\n".join(lines).encode("utf-8")
+        self.inflight.append((len(lines), self.pool.submit(self._post, body, precision)))
 
-        def run() -> None:
+    def _collect(self) -> None:
+        n, fut = self.inflight.pop(0)
+        self.dropped += fut.result()  # SinkError from the writer thread is raised here
+        self.written += n
+
+    def _post(self, body: bytes, precision: str = "ms") -> int:
+        """One write request (retried); returns the points InfluxDB dropped as too old."""
+        if self.failed is not None:  # a batch before failed: send nothing after it
+            raise self.failed
+        path = "/write?" + urlencode({"db": self.db, "rp": "m1", "precision": precision, **self.auth})
+
+        def run() -> int:
             status, data = self._request("POST", path, body)
             if status == 204:
-                return
+                return 0
             text = data[:300].decode("utf-8", "replace")
             m = _DROPPED.search(text)
             if status == 400 and "beyond retention policy" in text and m:
-                self.dropped += int(m.group(1))
-                return
+                return int(m.group(1))
             raise SinkError(f"{self.where}: write refused (HTTP {status}): {text}")
 
-        retrying(self.where, self.retries, run, (OSError, http.client.HTTPException))
+        try:
+            return retrying(self.where, self.retries, run, (OSError, http.client.HTTPException))
+        except SinkError as e:
+            self.failed = e
+            raise
 
     def close(self) -> None:
         try:
@@ -233,9 +282,10 @@ class InfluxSink:
             if self.backfill:
                 self.backfill_rollups()
         finally:
-            if self.conn is not None:
-                self.conn.close()
-                self.conn = None
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            for conn in self.conns:
+                conn.close()
+            self.conns.clear()
         if self.dropped:
             print(
                 f"minectl reduce: {self.where}: {self.dropped} point(s) older than a retention policy "

@@ -6,16 +6,24 @@ Columns: ``ts`` is a UTC ``DATETIME`` (Grafana's ``$__timeFilter(ts)`` and
 primary key is the view's key (``period, ts, ...``). ``VALUES(col)`` in the update clause
 works on MariaDB 10.3+ and MySQL 8 alike.
 
-Every statement is a multi-row insert in autocommit: a batch is written whole or not at all,
-and re-sending it after a lost connection is harmless (upsert). A server that is down or
-goes away is retried with back-off (``?retries=N``, default 6, about 30 s); then
+Rows are sent in batches (``?batch=N`` rows, default 50,000) with ``LOAD DATA LOCAL INFILE
+... REPLACE`` from a private temporary file of tab-separated values, three to four times
+faster than SQL ``INSERT`` statements for the server and the client alike; where the server or
+client refuses local files (``local_infile=0``), or with ``?load=0``, the same rows go as
+multi-row ``INSERT ... ON DUPLICATE KEY UPDATE`` statements. Either way every statement runs
+in autocommit: a batch of a view is written whole or not at all, and re-sending it after a
+lost connection is harmless (REPLACE and the upsert both leave the row as sent). A server that
+is down or goes away is retried with back-off (``?retries=N``, default 6, about 30 s); then
 :class:`SinkError` says what failed, and every batch written before stays written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from minectl_py.reduce.sinks import SinkError, retrying
@@ -25,6 +33,16 @@ WIDTH = {"detail": 255, "what": 128, "id": 64}
 TYPE = {"ts": "DATETIME", "tsms": "DATETIME(3)", "int": "BIGINT", "float": "DOUBLE"}
 MAX_STATEMENT = 1 << 20  # bytes of SQL per statement
 _ESC = str.maketrans({"\\": "\\\\", "'": "\\'", "\0": "\\0", "\n": "\\n", "\r": "\\r", "\x1a": "\\Z"})
+#: LOAD DATA's escapes (FIELDS ESCAPED BY '\\'): backslash, tab, newline, NUL
+_TSV_ESC = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+#: server answers that mean "no LOAD DATA LOCAL here" (MySQL < 8, MySQL 8, MariaDB 10.5+)
+NO_LOCAL_FILES = (1148, 3948, 4166)
+
+
+class LocalFilesRefused(Exception):
+    """The server (or client library) does not allow LOAD DATA LOCAL: use INSERT instead."""
 
 
 def col_type(view: View, i: int) -> str:
@@ -65,24 +83,40 @@ def _esc(w: int) -> Any:
     return lambda v: "'" + v[:w].translate(_ESC) + "'"
 
 
-def column_literals(view: View, rows: list[tuple[Any, ...]]) -> list[str]:
-    """``(v1,v2,...)`` per row. Converts column by column: one comprehension per column is
-    several times faster than a function call per value."""
+def _columns(view: View, rows: list[tuple[Any, ...]], sql: bool) -> list[list[str]]:
+    """Each column's values as text, for SQL (quoted literals) or for LOAD DATA (tab-separated
+    fields). Column by column: one comprehension per column is several times faster than a
+    function call per value."""
+    null = "NULL" if sql else "\\N"
     cols = []
     for c, vals in zip(view.cols, zip(*rows, strict=True), strict=True):
         if c.kind == "ts":
-            out = [_ts(v) for v in vals]
+            out = [_ts(v) for v in vals] if sql else [_ts(v)[1:-1] for v in vals]
         elif c.kind == "tsms":
-            out = [_tsms(v) for v in vals]
+            out = [_tsms(v) for v in vals] if sql else [_tsms(v)[1:-1] for v in vals]
         elif c.kind == "str":
-            f = _esc(WIDTH.get(c.name, 64))
-            out = ["NULL" if v is None else f(v) for v in vals]
+            w = WIDTH.get(c.name, 64)
+            if sql:
+                f = _esc(w)
+                out = [null if v is None else f(v) for v in vals]
+            else:
+                out = [null if v is None else v[:w].translate(_TSV_ESC) for v in vals]
         elif c.kind == "int":
-            out = ["NULL" if v is None else str(int(v)) for v in vals]
+            out = [null if v is None else str(int(v)) for v in vals]
         else:
-            out = ["NULL" if v is None else repr(v) for v in vals]
+            out = [null if v is None else repr(v) for v in vals]
         cols.append(out)
-    return ["(" + ",".join(t) + ")" for t in zip(*cols, strict=True)]
+    return cols
+
+
+def column_literals(view: View, rows: list[tuple[Any, ...]]) -> list[str]:
+    """``(v1,v2,...)`` per row."""
+    return ["(" + ",".join(t) + ")" for t in zip(*_columns(view, rows, True), strict=True)]
+
+
+def tsv(view: View, rows: list[tuple[Any, ...]]) -> bytes:
+    """The rows as LOAD DATA reads them: tab-separated, LF-terminated, ``\\N`` for NULL."""
+    return ("\n".join("\t".join(t) for t in zip(*_columns(view, rows, False), strict=True)) + "\n").encode("utf-8")
 
 
 class MariaDBSink:
@@ -108,13 +142,19 @@ class MariaDBSink:
         }
         if q.get("unix_socket"):
             self.kw["unix_socket"] = q["unix_socket"]
+        self.load = q.get("load", "1") != "0"  # LOAD DATA LOCAL INFILE (else INSERT statements)
+        if self.load:
+            self.kw["local_infile"] = True
         self.retries = int(q.get("retries", 6))
         self.conn: Any = None
         self.ready: set[str] = set()
         self.pending: dict[str, tuple[View, list[tuple[Any, ...]]]] = {}
         self.n = 0
-        self.batch = int(q.get("batch", 20_000))
+        self.batch = int(q.get("batch", 50_000))
         self.written = 0
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="minectl-mariadb")  # the connection's only user
+        self.inflight: list[tuple[int, Future[None]]] = []
+        self.failed: SinkError | None = None  # the writer thread's error (later batches are not sent)
         retrying(self.where, self.retries, self._connect, self._errors())
 
     @staticmethod
@@ -132,14 +172,16 @@ class MariaDBSink:
         self.conn = None
         self.conn = pymysql.connect(**self.kw)
 
-    def _exec(self, sql: str) -> None:
+    def _exec(self, sql: str, args: Any = None) -> None:
         def run() -> None:
             if self.conn is None:
                 self._connect()
             try:
                 with self.conn.cursor() as cur:
-                    cur.execute(sql)
-            except self._errors():
+                    cur.execute(sql, args)
+            except self._errors() as e:
+                if e.args and e.args[0] in NO_LOCAL_FILES:
+                    raise LocalFilesRefused(str(e)) from None  # an answer, not an outage: no retry
                 self.conn = None  # reconnect on the next attempt
                 raise
 
@@ -152,25 +194,72 @@ class MariaDBSink:
         ent[1].extend(rows)
         self.n += len(rows)
         if self.n >= self.batch:
-            self.flush()
+            self._send()
 
     def flush(self) -> None:
-        import pymysql
+        """Send what is pending and wait until every batch is written."""
+        self._send()
+        while self.inflight:
+            self._collect()
 
-        for view, rows in self.pending.values():
+    def _send(self) -> None:
+        """Hand each view's pending rows to the writer thread: the rows are formatted here
+        while the server loads the batch before (one batch at a time, in order)."""
+        for name, (view, rows) in list(self.pending.items()):
             if not rows:
                 continue
-            try:
-                if view.name not in self.ready:
-                    self._exec(ddl(view))
-                    self.ready.add(view.name)
+            self.pending[name] = (view, [])
+            data = tsv(view, rows) if self.load else None
+            while len(self.inflight) >= 2:
+                self._collect()
+            self.inflight.append((len(rows), self.pool.submit(self._write_rows, view, rows, data)))
+        self.n = 0
+
+    def _collect(self) -> None:
+        n, fut = self.inflight.pop(0)
+        fut.result()  # SinkError from the writer thread is raised here
+        self.written += n
+
+    def _write_rows(self, view: View, rows: list[tuple[Any, ...]], data: bytes | None) -> None:
+        import pymysql
+
+        if self.failed is not None:  # a batch before failed: write nothing after it
+            raise self.failed
+        try:
+            if view.name not in self.ready:
+                self._exec(ddl(view))
+                self.ready.add(view.name)
+            if data is None or not self.load or not self._load(view, data):
                 for sql in self.statements(view, rows):
                     self._exec(sql)
-            except pymysql.err.MySQLError as e:
-                raise SinkError(f"{self.where}: {view.name}: {e}") from None
-            self.written += len(rows)
-            rows.clear()
-        self.n = 0
+        except pymysql.err.MySQLError as e:
+            self.failed = SinkError(f"{self.where}: {view.name}: {e}")
+        except SinkError as e:
+            self.failed = e
+        if self.failed is not None:
+            raise self.failed
+
+    def _load(self, view: View, data: bytes) -> bool:
+        """``LOAD DATA LOCAL INFILE ... REPLACE`` of the rows; False if local files are refused."""
+
+        fd, path = tempfile.mkstemp(prefix="minectl-load-", suffix=".tsv")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            cols = ", ".join(f"`{c}`" for c in view.names)
+            sql = (
+                f"LOAD DATA LOCAL INFILE %s REPLACE INTO TABLE `{view.name}` CHARACTER SET utf8mb4 "
+                f"FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({cols})"
+            )
+            try:
+                self._exec(sql, (path,))
+            except LocalFilesRefused:
+                self.load = False
+                return False
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        return True
 
     @staticmethod
     def statements(view: View, rows: list[tuple[Any, ...]]) -> list[str]:
@@ -195,6 +284,7 @@ class MariaDBSink:
         try:
             self.flush()
         finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
             if self.conn is not None:
                 with contextlib.suppress(Exception):
                     self.conn.close()

@@ -1,44 +1,42 @@
-"""Reading records for reductions: the event reader, tuned for throughput.
+"""Reading records for reductions: the event reader with a fast path for whole chunks.
 
-:class:`FastReader` is an :class:`~minectl_py.events.reader.EventReader` that
+:class:`FastReader` is an :class:`~minectl_py.events.reader.EventReader`: the same inputs
+(files, globs, ``-``; gzip, also multi-member, or plain; the fluentd prefix, RS, CRLF or LF)
+and the same bad-record reports, because anything it is not sure of is read by the
+reader's own :meth:`~minectl_py.events.reader.EventReader.read_stream`. What it adds:
 
-* decompresses gzip files in a ``gzip -dc`` child process, so decompression runs on
-  another core while Python parses (falls back to the in-process reader without ``gzip``);
-* decodes straight into :class:`~minectl_py.reduce.record.Rec` (a chunk of lines at a time);
-* skips JSON parsing of lines that contain none of the reduction's ``prefilters`` (e.g.
-  ``b'"poll"'``): such lines cannot be records the reduction uses. Lines that pass the
-  prefilter and are bad are counted and reported like any bad record.
-
-Accepted input forms are the reader's: fluentd prefix or not, RS or not, CRLF or LF,
-gzip (multi-member) or plain, files, globs or ``-`` for stdin.
+* gzip files are inflated with ISA-L when the ``isal`` package is installed (3-4x zlib's
+  speed; else zlib) in a second thread; both release the GIL, so inflating overlaps parsing;
+* the fast path: in a chunk of whole lines (several MiB, valid UTF-8), each line of the
+  reader's usual forms (``{...}``, ``RS{...}``, ``<time>TAB<tag>TAB[RS]{...}``) is decoded
+  in place (a memoryview, no copy) by one ``msgspec`` call straight into the record type
+  the reductions read (:class:`~minectl_py.reduce.record.Rec`, or the smaller ``HashRec``),
+  skipping boards, pools and digests. Any other line (a bad record, several records on a
+  line, a field of the wrong type...) goes to the reader by itself, and the fast path goes
+  on after it; a line that may open a pretty-printed record (ending in ``{`` or ``[``)
+  sends the rest of the stream to the reader, which joins it across chunks;
+* ``prefilters`` (byte strings, e.g. ``b'"lease"'``): lines that contain none of them are
+  blanked before the reader sees them (used when no ``poll`` record is wanted).
 """
 
 from __future__ import annotations
 
-import os
+import io
 import re
-import shutil
-import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from minectl_py.events.reader import (
-    CHUNK,
-    BadRecord,
-    EventReader,
-    GzipStream,
-    classify,
-    open_binary,
-    printable,
-    strip_prefix,
-)
-from minectl_py.reduce.record import DecodeError, ValidationError, decode, decode_lines, from_dict, time_ms
+from minectl_py.events.gzipstream import FastGzipStream
+from minectl_py.events.readahead import ReadAhead
+from minectl_py.events.reader import BadRecord, EventReader, open_binary
+from minectl_py.reduce.record import DecodeError, Rec, ValidationError, decoder_for, from_dict, time_ms
 
-GZIP = shutil.which("gzip")
-#: the fluentd prefix ``<time>\t<tag>\t`` at the start of a line (never on a line that starts with ``{``)
-#: (searched after a newline: much faster than a MULTILINE ``^``)
-_PREFIX = re.compile(rb"\n[^\t\n{\x1e]*\t[^\t\n]*\t")
-_LEAD_RS = re.compile(rb"\n[\x1e \t]+")
+#: bytes read from a stream at a time (whole lines of it are one chunk)
+READ = 4 << 20
+#: a line that may open a pretty-printed record (``jq --seq .`` writes those): ends in { or [
+_PRETTY = re.compile(rb"[^\n]*[{\[][ \t\r\f\v]*\n")
+#: records handed on at a time from the reader's path
+BATCH = 4096
 
 
 def prefilters_for(cmds: Iterable[str]) -> tuple[bytes, ...] | None:
@@ -51,6 +49,18 @@ def prefilters_for(cmds: Iterable[str]) -> tuple[bytes, ...] | None:
     return tuple(sorted({f'"{c}"'.encode() for c in cmds}))
 
 
+def open_fast(path: str) -> Any:
+    """A stream of ``path``'s text: gzip inflated (ISA-L or zlib) ahead in a second thread."""
+    if path == "-":
+        return open_binary(path)
+    f = open(path, "rb")  # noqa: SIM115 - returned to the caller
+    if f.read(2) != b"\x1f\x8b":
+        f.seek(0)
+        return f
+    f.seek(0)
+    return ReadAhead(FastGzipStream(f))
+
+
 class FastReader(EventReader):
     def __init__(
         self,
@@ -58,6 +68,7 @@ class FastReader(EventReader):
         *,
         prefilters: tuple[bytes, ...] | None = None,
         on_invalid: Callable[[str], None] | None = None,
+        rec_type: type = Rec,
         **kw: Any,
     ) -> None:
         super().__init__(paths, **kw)
@@ -65,9 +76,11 @@ class FastReader(EventReader):
             raise ValueError("FastReader has no 'where' filter")
         self.prefilters = prefilters
         self.on_invalid = on_invalid or (lambda msg: None)
+        self.rec_type = rec_type
+        self._decode = decoder_for(rec_type).decode
         self._filtered = bool(self.types or self.since_ms is not None or self.until_ms is not None)
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         for batch in self.batches():
             yield from batch
 
@@ -76,40 +89,22 @@ class FastReader(EventReader):
         for path in self.paths:
             name = "<stdin>" if path == "-" else path
             self.stats.sources.append(name)
-            if path != "-" and GZIP and not env_no_child() and _is_gzip(path):
-                yield from self._read_gzip_child(path, name)
-                continue
-            stream = open_binary(path)
+            stream = open_fast(path)
             try:
-                yield from self.read_stream(stream, name)
+                yield from self.read_chunks(stream, name)
             finally:
                 if path != "-":
                     stream.close()
 
-    def _read_gzip_child(self, path: str, name: str) -> Iterator[list[Any]]:
-        proc = subprocess.Popen(
-            [GZIP, "-dc", "--", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=CHUNK
-        )
-        assert proc.stdout is not None and proc.stderr is not None
-        try:
-            yield from self.read_stream(proc.stdout, name)
-        finally:
-            proc.stdout.close()
-            err = proc.stderr.read().decode("utf-8", "replace").strip()
-            proc.stderr.close()
-            rc = proc.wait()
-        if rc not in (0, 2):  # 2: warnings only (e.g. trailing garbage/zero padding)
-            self._bad(BadRecord(name, self.pos.line + 1, "truncated or corrupt gzip data", printable(err.encode())))
-
-    def read_stream(self, stream: Any, name: str, first_line: int = 1) -> Iterator[list[Any]]:
-        """Yield lists of :class:`~minectl_py.reduce.record.Rec` records of one stream."""
+    def read_chunks(self, stream: Any, name: str, first_line: int = 1) -> Iterator[list[Any]]:
+        """Lists of records (``rec_type``) of one stream, in order."""
         pos = self.pos
         pos.source = name
-        base = first_line - 1  # line number of the chunk's first line, minus one
+        base = first_line - 1  # lines before the chunk
         rest = b""
         whole = self.prefilters is None
         while True:
-            buf = stream.read(CHUNK)
+            buf = stream.read(READ)
             if not buf:
                 break
             if rest:
@@ -120,118 +115,97 @@ class FastReader(EventReader):
                 continue
             rest = buf[cut:]
             chunk = buf[:cut]
-            n = chunk.count(b"\n")
-            recs = self._chunk_fast(chunk) if whole else None
-            if recs is None:
-                yield self._chunk_lines(chunk, base)
-            else:
-                self.stats.records += len(recs)
-                pos.line = base + n
-                yield self._filter(recs)
-            base += n
+            if not whole or not _utf8(chunk):
+                if whole and _PRETTY.search(chunk):  # may open a record that spans chunks
+                    yield from self._by_reader(_Resume(chunk + rest, stream), name, base + 1)
+                    return
+                yield from self._by_reader(io.BytesIO(chunk), name, base + 1)
+                base += chunk.count(b"\n")
+                continue
+            at = 0  # offset of the next line to read in chunk
+            while at < len(chunk):
+                recs, end = self._fast(chunk, at)
+                if recs:
+                    base += len(recs)
+                    self.stats.records += len(recs)
+                    pos.line = base
+                    yield self._filter(recs) if self._filtered else recs
+                if end == len(chunk):
+                    break
+                nl = chunk.index(b"\n", end) + 1  # the line the fast path did not take
+                if _PRETTY.match(chunk, end, nl):  # may open a record that spans lines, even chunks
+                    yield from self._by_reader(_Resume(chunk[end:] + rest, stream), name, base + 1)
+                    return  # the reader read the rest (and reported a truncated gzip stream)
+                yield from self._by_reader(io.BytesIO(chunk[end:nl]), name, base + 1)
+                base += 1
+                at = nl
         if rest:
-            if rest[-1:] == b"\r":
-                rest = rest[:-1]
-            text = strip_prefix(rest)
-            pres = self.prefilters
-            if text.strip(b" \t") and (pres is None or any(p in rest for p in pres)):
-                yield self._filter(self._decode([text], [base + 1], False))
+            yield from self._by_reader(io.BytesIO(rest), name, base + 1)
             base += 1
         pos.line = base
-        if isinstance(stream, GzipStream) and stream.truncated:
+        if getattr(stream, "truncated", False):
             self._bad(BadRecord(name, base + 1, "truncated or corrupt gzip data", ""))
 
-    def _chunk_fast(self, chunk: bytes) -> list[Any] | None:
-        """Every record of a chunk of whole lines in one call; None if any line needs care."""
-        chunk = b"\n" + chunk
-        if b"\t" in chunk:
-            chunk = _PREFIX.sub(b"\n", chunk)
-        if b"\x1e" in chunk:
-            chunk = _LEAD_RS.sub(b"\n", chunk)
-            if b"\x1e" in chunk:
-                return None  # several records on one line
+    def _fast(self, chunk: bytes, at: int) -> tuple[list[Any], int]:
+        """Records of the lines of ``chunk`` (whole lines, valid UTF-8) from offset ``at``, one
+        ``msgspec`` decode per line, in the reader's usual forms (``{...}``, ``RS{...}``,
+        ``<time>TAB<tag>TAB[RS]{...}``). Stops at the first line that is anything else or
+        does not decode: returns the records and that line's offset (``len(chunk)``: all)."""
+        decode = self._decode
+        find = chunk.find
+        mv = memoryview(chunk)
+        out: list[Any] = []
+        add = out.append
+        i = at
+        n = len(chunk)
         try:
-            return decode_lines(chunk)
-        except DecodeError:
-            return None
+            while i < n:
+                e = find(b"\n", i)
+                c = chunk[i]
+                if c == 0x7B:  # {
+                    s = i
+                elif c == 0x1E:
+                    s = i + 1
+                else:
+                    t = find(b"\t", i, e)
+                    if t < 0:
+                        break
+                    s = find(b"\t", t + 1, e) + 1
+                    if not s:
+                        break
+                    if chunk[s] == 0x1E:
+                        s += 1
+                if chunk[s] != 0x7B:
+                    break
+                add(decode(mv[s:e]))
+                i = e + 1
+        except (DecodeError, RecursionError):  # also a field of the wrong type (ValidationError)
+            pass  # the reader says what it is
+        return out, i
 
-    def _chunk_lines(self, chunk: bytes, base: int) -> list[Any]:
-        pres = self.prefilters
-        p1 = pres[0] if pres and len(pres) == 1 else None
-        texts: list[bytes] = []
-        nos: list[int] = []
-        for i, ln in enumerate(chunk.split(b"\n")):
-            if p1 is not None:
-                if p1 not in ln:
-                    continue
-            elif pres is not None and not any(p in ln for p in pres):
+    def _by_reader(self, stream: Any, name: str, first_line: int) -> Iterator[list[Any]]:
+        """The reader's own line handling (bad records, RS-separated and pretty-printed
+        records, filters), its dicts turned into ``rec_type``."""
+        if self.prefilters is not None:
+            stream = io.BytesIO(_blank(stream.read(), self.prefilters))
+        out: list[Any] = []
+        rec_type = self.rec_type
+        for d in EventReader.read_stream(self, stream, name, first_line):
+            try:
+                out.append(from_dict(d, rec_type))
+            except (ValidationError, TypeError) as e:
+                self.on_invalid(f"{name}:{self.pos.line}: {e}")
                 continue
-            if ln[-1:] == b"\r":
-                ln = ln[:-1]
-            if ln[:1] != b"{":
-                ln = strip_prefix(ln)
-                if not ln.strip(b" \t"):
-                    continue
-            texts.append(ln)
-            nos.append(base + i + 1)
-        return self._filter(self._decode(texts, nos, True)) if texts else []
+            if len(out) >= BATCH:
+                yield out
+                out = []
+        if out:
+            yield out
 
     def _filter(self, recs: list[Any]) -> list[Any]:
-        if not self._filtered:
-            return recs
         kept = [r for r in recs if self._keep(r)]
         self.stats.skipped += len(recs) - len(kept)
         return kept
-
-    def _decode(self, texts: list[bytes], nos: list[int], complete: bool) -> list[Any]:
-        recs: list[Any] | None = None
-        if complete and not any(b"\x1e" in t for t in texts):
-            try:
-                recs = decode_lines(b"\n".join(texts))
-            except DecodeError:
-                recs = None
-            if recs is not None and len(recs) != len(texts):
-                recs = None
-            if recs is not None:
-                self.stats.records += len(recs)
-        if recs is None:
-            recs = []
-            for t, no in zip(texts, nos, strict=True):
-                parts = [p.strip(b" \t") for p in t.split(b"\x1e")] if b"\x1e" in t else [t]
-                for p in parts:
-                    if p:
-                        r = self._one(p, no, complete)
-                        if r is not None:
-                            recs.append(r)
-        self.pos.line = nos[-1]
-        return recs
-
-    def _one(self, text: bytes, lineno: int, complete: bool) -> Any:
-        try:
-            rec = decode(text)
-        except ValidationError as e:
-            obj, reason = classify(text)
-            if obj is None:
-                self._bad(BadRecord(self.pos.source, lineno, reason or "bad", printable(text)))
-            else:
-                self.stats.records += 1
-                self.on_invalid(f"{self.pos.source}:{lineno}: {e}")
-            return None
-        except DecodeError:
-            obj, reason = classify(text)
-            if obj is None and not complete and reason == "not JSON":
-                reason = "truncated last line"
-            if obj is None:
-                self._bad(BadRecord(self.pos.source, lineno, reason or "bad", printable(text)))
-                return None
-            try:  # valid for the standard parser (e.g. a number too big for msgspec)
-                rec = from_dict(obj)
-            except (ValidationError, TypeError) as e:
-                self.stats.records += 1
-                self.on_invalid(f"{self.pos.source}:{lineno}: {e}")
-                return None
-        self.stats.records += 1
-        return rec
 
     def _keep(self, rec: Any) -> bool:
         if self.types is not None and rec.cmd not in self.types:
@@ -247,14 +221,40 @@ class FastReader(EventReader):
         return True
 
 
-def _is_gzip(path: str) -> bool:
+def _utf8(chunk: bytes) -> bool:
+    """Is ``chunk`` text the reader parses (UTF-8, surrogates allowed, as ``json.loads``)?
+    msgspec does not check strings it skips."""
+    if chunk.isascii():
+        return True
     try:
-        with open(path, "rb") as f:
-            return f.read(2) == b"\x1f\x8b"
-    except OSError:
+        chunk.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
         return False
+    return True
 
 
-def env_no_child() -> bool:
-    """``MINECTL_REDUCE_NO_GZIP_CHILD=1`` decompresses in-process (for comparisons)."""
-    return os.environ.get("MINECTL_REDUCE_NO_GZIP_CHILD") == "1"
+def _blank(text: bytes, pres: tuple[bytes, ...]) -> bytes:
+    """``text`` with every line that contains none of ``pres`` emptied (line numbers kept)."""
+    lines = text.split(b"\n")
+    if len(pres) == 1:
+        p = pres[0]
+        return b"\n".join(ln if p in ln else b"" for ln in lines)
+    return b"\n".join(ln if any(p in ln for p in pres) else b"" for ln in lines)
+
+
+class _Resume:
+    """``head``, then the rest of ``stream`` (whose ``truncated`` it reports)."""
+
+    def __init__(self, head: bytes, stream: Any) -> None:
+        self.head = head
+        self.stream = stream
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            head, self.head = self.head, b""
+            return head
+        return self.stream.read(n)
+
+    @property
+    def truncated(self) -> bool:
+        return bool(getattr(self.stream, "truncated", False))

@@ -58,148 +58,64 @@ def _pv(name: str, keys: list[Col], values: list[Col], doc: str) -> View:
     return View(name, cols, 2 + len(keys), True, doc)
 
 
-F, I, S = "float", "int", "str"  # noqa: E741
+KINDS = {"f": "float", "i": "int", "s": "str", "tsms": "tsms"}
 
-HASHRATE_SITE = _pv(
-    "hashrate_site",
-    [],
-    [Col("ths", F, "mean"), Col("nominal_ths", F, "mean"), Col("pct", F, "mean"), Col("miners", F, "mean")],
-    "site hashrate: sum over miners of each miner's mean in the minute; pct of nominal",
+
+def cols(spec: str) -> list[Col]:
+    """Columns from words ``name:kind[:agg][:tag]`` (kind ``f``/``i``/``s``), e.g.
+    ``"ths:f:mean rack:s:last:tag"``."""
+    out = []
+    for word in spec.split():
+        name, kind, *rest = word.split(":")
+        agg = next((r for r in rest if r != "tag"), "")
+        out.append(Col(name, KINDS[kind], agg, "tag" in rest))
+    return out
+
+
+MAC = "mac:s:tag"
+LABELS = "name:s:last:tag rack:s:last:tag model:s:last:tag"
+HASH = "ths:f:mean nominal_ths:f:mean pct:f:mean"
+#: (name, key columns, value columns, doc) of every periodic view
+PERIODIC = [
+    ("hashrate_site", "", f"{HASH} miners:f:mean",
+     "site hashrate: sum over miners of each miner's mean in the minute; pct of nominal"),
+    ("hashrate_rack", "rack:s:tag", f"{HASH} miners:f:mean",
+     "hashrate per rack (rack from the inventory; '' when unknown)"),
+    ("hashrate_miner", MAC, f"{LABELS} {HASH} samples:i:sum",
+     "hashrate per miner: mean of its polls in the bucket"),
+    ("underperformers", MAC, f"{LABELS} {HASH}",
+     "miners whose hashrate over the bucket was below the threshold (% of nominal); 5 and 60 min only"),
+    ("miner_states", "", "online:f:mean failing:f:mean offline:f:mean new:f:mean total:f:mean",
+     "miners by state at the end of the minute (online: last poll ok; failing: last poll failed; "
+     "offline: lease released or silent; new: leased, never polled)"),
+    ("availability_miner", MAC,
+     "rack:s:last:tag polls_ok:i:sum polls_failed:i:sum availability:f:mean uptime_s:i:max restarts:i:sum",
+     "polls answered / polls tried; uptime; restarts (uptime went down)"),
+    ("availability_site", "",
+     "miners:f:mean polls_ok:i:sum polls_failed:i:sum availability:f:mean restarts:i:sum",
+     "site availability: polls answered / polls tried"),
+    ("temps_miner", MAC,
+     "rack:s:last:tag temp_max:f:max temp_avg:f:mean fan_min:i:min fan_avg:f:mean fans_dead:i:max",
+     "temperatures (hottest board or chip, degrees C) and fans (rpm) per miner"),
+    ("temps_hist", "bin_c:i", "miners:f:mean",
+     "how many miners had their hottest temperature in [bin_c, bin_c + 5) degrees C"),
+    ("leases_site", "", "adds:i:sum renewals:i:sum releases:i:sum new_macs:i:sum ip_changes:i:sum",
+     "lease churn: DHCP add/old/del, MACs never seen before, MACs that changed IP"),
+]  # fmt: skip
+_P = {name: _pv(name, cols(keys), cols(values), doc) for name, keys, values, doc in PERIODIC}
+HASHRATE_SITE, HASHRATE_RACK, HASHRATE_MINER, UNDERPERFORMERS = (
+    _P[n] for n in ("hashrate_site", "hashrate_rack", "hashrate_miner", "underperformers")
 )
-HASHRATE_RACK = _pv(
-    "hashrate_rack",
-    [Col("rack", S, tag=True)],
-    [Col("ths", F, "mean"), Col("nominal_ths", F, "mean"), Col("pct", F, "mean"), Col("miners", F, "mean")],
-    "hashrate per rack (rack from the inventory; '' when unknown)",
+MINER_STATES, AVAILABILITY_MINER, AVAILABILITY_SITE = (
+    _P[n] for n in ("miner_states", "availability_miner", "availability_site")
 )
-HASHRATE_MINER = _pv(
-    "hashrate_miner",
-    [Col("mac", S, tag=True)],
-    [
-        Col("name", S, "last", tag=True),
-        Col("rack", S, "last", tag=True),
-        Col("model", S, "last", tag=True),
-        Col("ths", F, "mean"),
-        Col("nominal_ths", F, "mean"),
-        Col("pct", F, "mean"),
-        Col("samples", I, "sum"),
-    ],
-    "hashrate per miner: mean of its polls in the bucket",
-)
-UNDERPERFORMERS = _pv(
-    "underperformers",
-    [Col("mac", S, tag=True)],
-    [
-        Col("name", S, "last", tag=True),
-        Col("rack", S, "last", tag=True),
-        Col("model", S, "last", tag=True),
-        Col("ths", F, "mean"),
-        Col("nominal_ths", F, "mean"),
-        Col("pct", F, "mean"),
-    ],
-    "miners whose hashrate over the bucket was below the threshold (% of nominal); 5 and 60 min only",
-)
-MINER_STATES = _pv(
-    "miner_states",
-    [],
-    [
-        Col("online", F, "mean"),
-        Col("failing", F, "mean"),
-        Col("offline", F, "mean"),
-        Col("new", F, "mean"),
-        Col("total", F, "mean"),
-    ],
-    "miners by state at the end of the minute (online: last poll ok; failing: last poll failed; "
-    "offline: lease released or silent; new: leased, never polled)",
-)
-AVAILABILITY_MINER = _pv(
-    "availability_miner",
-    [Col("mac", S, tag=True)],
-    [
-        Col("rack", S, "last", tag=True),
-        Col("polls_ok", I, "sum"),
-        Col("polls_failed", I, "sum"),
-        Col("availability", F, "mean"),
-        Col("uptime_s", I, "max"),
-        Col("restarts", I, "sum"),
-    ],
-    "polls answered / polls tried; uptime; restarts (uptime went down)",
-)
-AVAILABILITY_SITE = _pv(
-    "availability_site",
-    [],
-    [
-        Col("miners", F, "mean"),
-        Col("polls_ok", I, "sum"),
-        Col("polls_failed", I, "sum"),
-        Col("availability", F, "mean"),
-        Col("restarts", I, "sum"),
-    ],
-    "site availability: polls answered / polls tried",
-)
-TEMPS_MINER = _pv(
-    "temps_miner",
-    [Col("mac", S, tag=True)],
-    [
-        Col("rack", S, "last", tag=True),
-        Col("temp_max", F, "max"),
-        Col("temp_avg", F, "mean"),
-        Col("fan_min", I, "min"),
-        Col("fan_avg", F, "mean"),
-        Col("fans_dead", I, "max"),
-    ],
-    "temperatures (hottest board or chip, degrees C) and fans (rpm) per miner",
-)
-TEMPS_HIST = _pv(
-    "temps_hist",
-    [Col("bin_c", I)],
-    [Col("miners", F, "mean")],
-    "how many miners had their hottest temperature in [bin_c, bin_c + 5) degrees C",
-)
-LEASES_SITE = _pv(
-    "leases_site",
-    [],
-    [
-        Col("adds", I, "sum"),
-        Col("renewals", I, "sum"),
-        Col("releases", I, "sum"),
-        Col("new_macs", I, "sum"),
-        Col("ip_changes", I, "sum"),
-    ],
-    "lease churn: DHCP add/old/del, MACs never seen before, MACs that changed IP",
-)
+TEMPS_MINER, TEMPS_HIST, LEASES_SITE = (_P[n] for n in ("temps_miner", "temps_hist", "leases_site"))
 TIMELINE = View(
     "timeline",
-    (
-        Col("id", S),
-        Col("ts_ms", "tsms"),
-        Col("kind", S, tag=True),
-        Col("mac", S, tag=True),
-        Col("ip", S),
-        Col("name", S),
-        Col("rack", S, tag=True),
-        Col("what", S),
-        Col("result", S),
-        Col("detail", S),
-    ),
+    tuple(cols("id:s ts_ms:tsms kind:s:tag mac:s:tag ip:s name:s rack:s:tag what:s result:s detail:s")),
     1,
     False,
     "faults and admin actions: action, alert, fault (polls start failing), recovered, released",
 )
 
-ALL: dict[str, View] = {
-    v.name: v
-    for v in (
-        HASHRATE_SITE,
-        HASHRATE_RACK,
-        HASHRATE_MINER,
-        UNDERPERFORMERS,
-        MINER_STATES,
-        AVAILABILITY_MINER,
-        AVAILABILITY_SITE,
-        TEMPS_MINER,
-        TEMPS_HIST,
-        LEASES_SITE,
-        TIMELINE,
-    )
-}
+ALL: dict[str, View] = {**_P, TIMELINE.name: TIMELINE}

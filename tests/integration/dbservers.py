@@ -1,7 +1,7 @@
 """Real MariaDB and InfluxDB from Debian's packages, started for a test run.
 
 Each server gets a private data directory and loopback ports (the reduce tests' range is
-127.0.0.1:18100-18199), runs as a child process we started, and is stopped by its pid.
+127.0.0.1:18700-18749), runs as a child process we started, and is stopped by its pid.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 #: the reduce tests' loopback ports; several test runs may share the machine, so each server
 #: takes free ones from this range rather than fixed numbers
-PORTS = range(18100, 18200)
+PORTS = range(18700, 18750)
 _taken: set[int] = set()
 
 
@@ -83,6 +83,8 @@ class MariaDB:
     def init(self) -> None:
         data = self.dir / "data"
         data.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / "tmp"  # private: not the shared /tmp other processes clean
+        tmp.mkdir(exist_ok=True)
         r = subprocess.run(
             [
                 shutil.which("mariadb-install-db") or "/usr/bin/mariadb-install-db",
@@ -91,6 +93,7 @@ class MariaDB:
                 "--user=root",
                 "--auth-root-authentication-method=socket",
                 "--skip-test-db",
+                f"--tmpdir={tmp}",
             ],
             capture_output=True,
             timeout=180,
@@ -113,6 +116,7 @@ class MariaDB:
                 "--user=root",
                 "--skip-name-resolve",
                 "--skip-log-bin",
+                f"--tmpdir={self.dir / 'tmp'}",
                 "--innodb-buffer-pool-size=128M",
                 "--innodb-flush-log-at-trx-commit=2",
                 f"--log-error={log}",

@@ -116,3 +116,22 @@ def test_influxdb_down_gives_a_clear_error():
     port = free_port()
     with pytest.raises(SinkError, match=rf"InfluxDB http://127.0.0.1:{port}/x: unreachable after 2"):
         open_sink(f"influx://127.0.0.1:{port}/x?retries=1")
+
+
+def test_mariadb_refusing_local_files_gets_the_same_rows_by_insert(mariadb, site_file):
+    """LOAD DATA LOCAL is the fast way; a server with local_infile=0 gets the same rows as upserts."""
+    root = mariadb.root()
+    try:
+        with root.cursor() as cur:
+            cur.execute("SET GLOBAL local_infile = 0")
+        r = run_minectl("reduce", "all", str(site_file), "--db", mariadb.database("noload"))
+        assert r.returncode == 0, r.stderr
+    finally:
+        with root.cursor() as cur:
+            cur.execute("SET GLOBAL local_infile = 1")
+        root.close()
+    r = run_minectl("reduce", "all", str(site_file), "--db", mariadb.database("load"))
+    assert r.returncode == 0, r.stderr
+    a, b = mariadb.connect(db="noload"), mariadb.connect(db="load")
+    for v in ALL:
+        assert table(a, v) == table(b, v) != [], v

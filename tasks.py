@@ -38,7 +38,7 @@ def setup(c: Context) -> None:
     }
 )
 def test(c: Context, k: str = "", unit: bool = False, extra: str = "", molecule: bool = True) -> None:
-    """Every test: lint, unit, integration (real daemons), and the roles' Molecule scenarios."""
+    """Every test: lint, unit, integration (real daemons), each role's Molecule scenario, the whole appliance."""
     lint(c)
     args = ["-x" if os.environ.get("MINECTL_FAILFAST") else "", "-p no:cacheprovider"]
     if k:
@@ -48,6 +48,8 @@ def test(c: Context, k: str = "", unit: bool = False, extra: str = "", molecule:
     c.run(f"{PY} -m pytest {' '.join(a for a in args if a)} {extra}", env=_env(), pty=False)
     if molecule and not unit and not k and not os.environ.get("MINECTL_SKIP_MOLECULE"):
         molecule_(c)
+        if not os.environ.get("MINECTL_SKIP_SITE"):
+            molecule_site(c)
 
 
 @task

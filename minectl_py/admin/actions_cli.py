@@ -33,8 +33,9 @@ appended to the site event log as an 'action' event naming you (the audit trail)
 Transports follow the firmware: privileged API command (TCP 4028; Whatsminer: its token API,
 signed with the admin password), Antminer HTTP digest CGI, or SSH, falling back along the
 chain when the firmware refuses (e.g. stock Antminer denies API restart: minectl re-applies
-the config over HTTP). Credentials come from $MINECTL_CONFIG_DIR/credentials.yml (root only,
-mode 0600; e.g. 'families: whatsminer: api: {{password: ...}}'), never from the command line.
+the config over HTTP). Credentials come from $MINECTL_CONFIG_DIR/credentials.yml (mode 0600, owned by root or by the
+service user 'minectl' that the appliance makes admins act as: 'sudo -u minectl minectl reboot
+...'; e.g. 'families: whatsminer: api: {{password: ...}}'), never from the command line.
 
 Results per miner: ok; fail (the miner said no); denied (firmware refuses the command); auth
 (wrong user or password); nocred (none configured); unreachable (nothing reached the miner:
@@ -211,7 +212,7 @@ def load_credentials() -> Credentials:
         return credentials.load()
     except CredentialsError as e:
         msg = str(e)
-        unsafe = "refusing" in msg or "root only" in msg or "belongs to" in msg
+        unsafe = "refusing" in msg or "only by its owner" in msg or "belongs to" in msg
         code = common.EXIT_PERM if unsafe else common.EXIT_USAGE
         raise common.Exit(code, msg) from None
 

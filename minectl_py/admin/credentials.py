@@ -182,7 +182,10 @@ def load(p: str | None = None) -> Credentials:
             f"no credentials file at {p}: create it (mode 0600, owner root); see docs/runbook.md"
         ) from None
     except PermissionError:
-        raise CredentialsError(f"cannot read {p}: it is for root only; run this command with sudo") from None
+        raise CredentialsError(
+            f"cannot read {p}: it is readable only by its owner; act as its owner "
+            "(on the appliance: sudo -u minectl minectl ...; see docs/runbook.md)"
+        ) from None
     except OSError as e:
         raise CredentialsError(f"cannot open {p}: {e.strerror}") from None
     with os.fdopen(fd, "rb") as f:

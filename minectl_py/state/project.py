@@ -7,7 +7,12 @@ Pure core, I/O at the edge:
   same records give the same directory, live or rebuilt (``minectl state rebuild``).
 * :func:`apply` / :func:`apply_many` - resolve the miner, reduce, and write only the files
   whose values changed (temp file + ``rename`` in the same folder), then ``miner.json``, then
-  the ``by-ip/`` and ``by-name/`` links. Current values come from a per-process cache that is
+  the ``by-ip/`` and ``by-name/`` links. Long-running writers (the poller, ``state rebuild``,
+  ``inventory apply``) call :func:`use_exchange` first: they then update a miner's hidden shadow
+  copy (``.<mac>.alt``) in place and swap it with the live folder in one ``renameat2`` exchange
+  (``minectl_py.state.swapdir``), so readers see a whole folder, old or new. Every chunk is
+  journalled first (``minectl_py.state.journal``) so a writer killed half way is undone and
+  re-applied by the next one. Current values come from a per-process cache that is
   checked against ``miner.json``'s inode and mtime, so a poller applying 10,000 records per
   cycle reads nothing it wrote itself.
 * :func:`record_and_apply` - append records to the event log and project them under the

@@ -8,8 +8,12 @@ Layout in database ``DB`` (created if missing):
 * ``m5`` (``?retention5=365d``) and ``h1`` (``INF``) hold the 5 and 60 minute rollups,
   filled by one continuous query per view and period (``cq_<view>_5m``/``_1h``, the same
   functions as the SQL rollups, ``GROUP BY time(..), *`` so tags stay tags, ``RESAMPLE
-  FOR`` twice the period for late points). Continuous queries do not backfill, so after a
-  batch run the sink runs the same ``SELECT ... INTO`` over the time range it wrote.
+  FOR`` twice the period for late points). Continuous queries do not backfill, so the sink
+  runs the same ``SELECT ... INTO`` itself over every bucket it wrote, once no run of the
+  continuous query will see that bucket again: at the end of a batch run (all of it, once),
+  and while following a live log from the flushes (at most once a minute for the 5-minute
+  and every 10 minutes for the 60-minute rollups), so rows that arrive late (after a VPN
+  outage, a shipper restart, or the reducer's own lateness window) are rolled up too.
 
 One measurement per view; string key columns (and labels such as name, rack, model) are
 tags, numbers fields; the point time is the bucket start (``ts``) or the event time
@@ -25,6 +29,7 @@ import json
 import re
 import sys
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
@@ -33,6 +38,9 @@ from minectl_py.reduce.sinks import SinkError, retrying
 from minectl_py.reduce.views import ALL, RP_FOR_PERIOD, View
 
 BATCH = 10_000  # lines per write request (InfluxDB's docs: 5,000-10,000)
+#: rollup period (s) -> how often (s) a live reducer backfills its buckets that came too late
+LATE_EVERY = {300: 60.0, 3600: 600.0}
+EVERYTHING = 2**62  # a "now" after every bucket: backfill all that was written
 _TAG_ESC = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", "\n": "", "\r": "", "\\": "\\\\"})
 _STR_ESC = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": " ", "\r": " "})
 _DROPPED = re.compile(r"dropped=(\d+)")
@@ -86,7 +94,11 @@ class InfluxSink:
         self.failed: SinkError | None = None  # a writer thread's error (later batches are not sent)
         self.written = 0
         self.dropped = 0
-        self.span: dict[str, list[int]] = {}  # view -> [first ts, last ts] written
+        self.span: dict[str, list[int]] = {}  # view -> [first ts, last ts] written since the last flush
+        #: (view, period) -> [first, last bucket start] written and not yet backfilled
+        self.late: dict[tuple[str, int], list[int]] = {}
+        self.late_due: dict[int, float] = {}  # period -> monotonic time its next backfill may run
+        self.closing = False
         self.specs: dict[str, Any] = {}
         self.heads: dict[str, dict[tuple[Any, ...], str]] = {}
         retrying(self.where, self.retries, self.setup, (OSError, http.client.HTTPException))
@@ -240,6 +252,9 @@ class InfluxSink:
                 del pending[: self.batch]
         while self.inflight:
             self._collect()
+        if self.backfill:
+            self._note_late()
+            self._backfill_late(EVERYTHING if self.closing else int(time.time()), force=self.closing)
 
     def _submit(self, precision: str, lines: list[str]) -> None:
         """Post a batch from a writer thread (``?writers=N``, default 2: the server parses one
@@ -278,9 +293,8 @@ class InfluxSink:
 
     def close(self) -> None:
         try:
+            self.closing = True  # the last flush backfills every bucket written (batch runs)
             self.flush()
-            if self.backfill:
-                self.backfill_rollups()
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
             for conn in self.conns:
@@ -294,17 +308,43 @@ class InfluxSink:
                 file=sys.stderr,
             )
 
-    def backfill_rollups(self) -> None:
-        """Continuous queries only cover new time: compute the rollups of what was written."""
+    def _note_late(self) -> None:
+        """Add what was written since the last flush to the rollup buckets still to check."""
         for name, (lo, hi) in self.span.items():
-            view = ALL[name]
-            for p in (300, 3600):
-                a = lo - lo % p
-                b = hi - hi % p + p
-                try:
-                    self.query(cq_select(view, self.db, p, f"time >= {a}s AND time < {b}s"))
-                except SinkError as e:
-                    m = _DROPPED.search(str(e))
-                    if "beyond retention policy" not in str(e) or not m:
-                        raise
-                    self.dropped += int(m.group(1))
+            for p in LATE_EVERY:
+                first, last = lo - lo % p, hi - hi % p
+                sp = self.late.get((name, p))
+                self.late[(name, p)] = [first, last] if sp is None else [min(sp[0], first), max(sp[1], last)]
+        self.span.clear()
+
+    def _backfill_late(self, now: int, force: bool) -> None:
+        """Backfill the buckets the continuous query's next run (at the next period boundary,
+        ``RESAMPLE FOR`` 2 periods) will not recompute; keep the newer ones for later."""
+        mono = time.monotonic()
+        for p, every in LATE_EVERY.items():
+            if not force and mono < self.late_due.get(p, 0.0):
+                continue
+            cutoff = EVERYTHING if now >= EVERYTHING else -(-now // p) * p - p
+            ran = False
+            for key in sorted(k for k in self.late if k[1] == p):
+                first, last = self.late[key]
+                if first >= cutoff:
+                    continue
+                self.backfill_rollup(ALL[key[0]], p, first, min(last + p, cutoff))
+                ran = True
+                if last >= cutoff:
+                    self.late[key] = [cutoff, last]
+                else:
+                    del self.late[key]
+            if ran:
+                self.late_due[p] = mono + every
+
+    def backfill_rollup(self, view: View, p: int, a: int, b: int) -> None:
+        """The rollup of ``view`` for period ``p`` over buckets in ``[a, b)`` (epoch s)."""
+        try:
+            self.query(cq_select(view, self.db, p, f"time >= {a}s AND time < {b}s"))
+        except SinkError as e:
+            m = _DROPPED.search(str(e))
+            if "beyond retention policy" not in str(e) or not m:
+                raise
+            self.dropped += int(m.group(1))

@@ -135,3 +135,34 @@ def test_mariadb_refusing_local_files_gets_the_same_rows_by_insert(mariadb, site
     a, b = mariadb.connect(db="noload"), mariadb.connect(db="load")
     for v in ALL:
         assert table(a, v) == table(b, v) != [], v
+
+
+def test_influxdb_live_reducer_rolls_up_rows_that_arrive_late(influxdb):
+    """A live reducer (flushes, never closes) gets its late rows rolled up: the continuous
+    queries only recompute the last two periods, so minutes that arrive an hour late (a VPN
+    outage, a shipper restart) must be backfilled by the sink from its flushes."""
+    import time
+
+    from minectl_py.reduce.views import HASHRATE_SITE
+
+    sink = open_sink(influxdb.url("late", retention="INF"))
+    try:
+        now = int(time.time())
+        hour = now - now % 3600 - 2 * 3600  # a whole hour, two hours ago
+        rows = [(60, hour + 60 * i, 100.0 + i, 120.0, 0.0, 10.0) for i in range(60)]
+        sink.write(HASHRATE_SITE, rows)
+        sink.flush()  # what the reducer's idle flusher does while following the log
+
+        def got(rp: str) -> dict[int, float]:
+            res = influxdb.query(f'SELECT "ths" FROM "{rp}"."hashrate_site" ORDER BY time', db="late")
+            return {t: v for t, v in res["results"][0].get("series", [{"values": []}])[0]["values"]}
+
+        assert got("m5") == {hour + 300 * k: pytest.approx(100.0 + 5 * k + 2) for k in range(12)}
+        assert got("h1") == {hour: pytest.approx(100.0 + 29.5)}
+        # a corrected minute of that hour arrives later still: rolled up again
+        sink.late_due.clear()  # (the sink waits a minute between backfills of the 5 min rollup)
+        sink.write(HASHRATE_SITE, [(60, hour, 400.0, 120.0, 0.0, 10.0)])
+        sink.flush()
+        assert got("m5")[hour] == pytest.approx((400.0 + 101 + 102 + 103 + 104) / 5)
+    finally:
+        sink.close()

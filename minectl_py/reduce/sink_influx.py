@@ -339,6 +339,11 @@ class InfluxSink:
             if ran:
                 self.late_due[p] = mono + every
 
+    def backfill_rollups(self) -> None:
+        """Compute now every rollup bucket written so far (what a batch run's close does)."""
+        self._note_late()
+        self._backfill_late(EVERYTHING, force=True)
+
     def backfill_rollup(self, view: View, p: int, a: int, b: int) -> None:
         """The rollup of ``view`` for period ``p`` over buckets in ``[a, b)`` (epoch s)."""
         try:

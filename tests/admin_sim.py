@@ -88,6 +88,15 @@ def fleet_fixture(personalities: list[str], **kw: Any) -> Any:
     return sim
 
 
+def fresh_env(sim: tuple[Any, Path], tmp: Path, creds: str) -> dict[str, str]:
+    """Every miner of a module's fleet (``fleet_fixture``) cleared of faults, and the
+    environment of a ``minectl`` run against it (:func:`site_env`)."""
+    fleet, base = sim
+    for ip in fleet.addresses:
+        fleet.clear(ip)
+    return site_env(base, tmp, creds)
+
+
 def site_env(base: Path, tmp: Path, creds: str) -> dict[str, str]:
     """The environment of one ``minectl`` run: the fleet's state directory (in ``base``), and a
     private event log and root-only credentials file (``creds``, YAML) in ``tmp``."""

@@ -19,10 +19,7 @@ sim = admin_sim.fleet_fixture(FLEET, http=False, ssh=False)
 
 @pytest.fixture
 def env(sim, tmp_path):
-    fleet, base = sim
-    for ip in fleet.addresses:
-        fleet.clear(ip)
-    return admin_sim.site_env(base, tmp_path, "default: {}\n")
+    return admin_sim.fresh_env(sim, tmp_path, "default: {}\n")
 
 
 act = admin_sim.act

@@ -36,10 +36,7 @@ sim = admin_sim.fleet_fixture(FLEET, http=True, ssh=True)
 
 @pytest.fixture
 def env(sim, tmp_path):
-    fleet, base = sim
-    for ip in fleet.addresses:
-        fleet.clear(ip)
-    return admin_sim.site_env(base, tmp_path, CREDS)
+    return admin_sim.fresh_env(sim, tmp_path, CREDS)
 
 
 act = admin_sim.act

@@ -60,24 +60,63 @@ def key_of(st: os.stat_result) -> Key:
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-def _put(dfd: int, name: str, data: bytes, old_len: int) -> os.stat_result | None:
+def _new(dfd: int, name: str, data: bytes) -> os.stat_result | None:
+    """Create ``name`` (a new inode) holding ``data``; an entry in the way is replaced."""
+    try:
+        fd = os.open(name, _FLAGS | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=dfd)
+    except FileExistsError:
+        os.unlink(name, dir_fd=dfd)
+        fd = os.open(name, _FLAGS | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=dfd)
+    try:
+        os.write(fd, data)
+        return os.fstat(fd) if name == "miner.json" else None
+    finally:
+        os.close(fd)
+
+
+def _link(dfd: int, live: str, name: str) -> bool:
+    """Hard-link the live folder's ``name`` into the shadow (no new inode, no data block);
+    False if the live folder lacks it (changed by hand)."""
+    try:
+        os.link(os.path.join(live, name), name, dst_dir_fd=dfd)
+    except FileExistsError:
+        os.unlink(name, dir_fd=dfd)
+        return _link(dfd, live, name)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _put(dfd: int, name: str, data: bytes, old_len: int, live: str | None = None) -> os.stat_result | None:
     """Overwrite ``name`` in place (create it if missing); cut it when the value shrank.
-    ``old_len`` < 0: unknown length, ask the file. Never truncates to zero first (ext4 would
-    flush on close: auto_da_alloc)."""
+    ``old_len`` < 0: unknown length, ask the file. A file linked elsewhere too (a value
+    shared with the live folder) is never written in place: it is replaced by a link to the
+    live folder's file (``live`` given: the live value is the one wanted) or a new file.
+    Never truncates to zero first (ext4 would flush on close: auto_da_alloc)."""
     try:
         fd = os.open(name, _FLAGS, dir_fd=dfd)
     except FileNotFoundError:
-        fd = os.open(name, _FLAGS | os.O_CREAT, 0o644, dir_fd=dfd)
-        old_len = 0
+        if live is not None and _link(dfd, live, name):
+            return None
+        return _new(dfd, name, data)
     try:
+        st = os.fstat(fd)
+        if st.st_nlink > 1:
+            os.close(fd)
+            fd = -1
+            os.unlink(name, dir_fd=dfd)
+            if live is not None and _link(dfd, live, name):
+                return None
+            return _new(dfd, name, data)
         os.pwrite(fd, data, 0)
         if old_len < 0:
-            old_len = os.fstat(fd).st_size
+            old_len = st.st_size
         if old_len > len(data):
             os.ftruncate(fd, len(data))
         return os.fstat(fd) if name == "miner.json" else None
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
 
 
 def update(
@@ -94,34 +133,52 @@ def update(
     """Write ``new`` into the shadow and swap it live. ``cur`` are the live values and
     ``live_key`` their ``miner.json`` key; ``known`` what this writer last left in the shadow.
 
+    A value the shadow lacks or must change, and that the live folder already holds, is
+    hard-linked from the live folder instead of written (shared: never written in place
+    afterwards, see :func:`_put`); so values that do not change between polls (make, model,
+    pool, MAC...) have one inode for both folders, and a new fleet's second cycle creates
+    only the files of the values that change.
+
     Returns (the new live ``miner.json`` key, what the shadow now holds), or None when the
     swap is impossible (the caller then writes file by file)."""
     alt = shadow_path(miners, mac)
+    live = os.path.join(miners, mac)
     try:
         akey: Key | None = key_of(os.stat(os.path.join(alt, "miner.json")))
     except (FileNotFoundError, NotADirectoryError):
         akey = None
     old = known[1] if akey is not None and known is not None and known[0] == akey else None
+    fresh = False
     try:
         dfd = os.open(alt, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except FileNotFoundError:
         os.mkdir(alt, 0o755)
         dfd = os.open(alt, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fresh = True
     try:
         # miner.json first: a writer stopped half way leaves a shadow whose key nobody knows.
-        st = _put(dfd, "miner.json", encode_json(new), -1)
-        if old is None:
+        # miner.json is never shared (it changes with every update).
+        if fresh:
+            st = _new(dfd, "miner.json", encode_json(new))
+            for k, v in new.items():
+                if not (k in cur and cur[k] == v and _link(dfd, live, k)):
+                    _new(dfd, k, encode(k, v))
+        elif old is None:
+            st = _put(dfd, "miner.json", encode_json(new), -1)
             for name in os.listdir(dfd):
                 if name[0] != "." and name != "miner.json" and name not in new:
                     os.unlink(name, dir_fd=dfd)
             for k, v in new.items():
-                _put(dfd, k, encode(k, v), -1)
+                _put(dfd, k, encode(k, v), -1, live if k in cur and cur[k] == v else None)
         else:
+            st = _put(dfd, "miner.json", encode_json(new), -1)
             for k, v in new.items():
-                if k not in old:
-                    _put(dfd, k, encode(k, v), 0)
-                elif old[k] != v:
-                    _put(dfd, k, encode(k, v), len(encode(k, old[k])))
+                if k in old:
+                    if old[k] != v:  # in place if the shadow's own file, else re-linked or new
+                        data = encode(k, v)
+                        _put(dfd, k, data, len(encode(k, old[k])), live if k in cur and cur[k] == v else None)
+                elif not (k in cur and cur[k] == v and _link(dfd, live, k)):
+                    _new(dfd, k, encode(k, v))
             for k in old:
                 if k not in new:
                     try:  # noqa: SIM105
@@ -130,7 +187,7 @@ def update(
                         pass
     finally:
         os.close(dfd)
-    if not exchange(alt, os.path.join(miners, mac)):
+    if not exchange(alt, live):
         return None
     assert st is not None
     return key_of(st), ((live_key, cur) if live_key is not None else None)

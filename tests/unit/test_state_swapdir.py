@@ -136,3 +136,137 @@ def test_removed_miner_takes_its_shadow_along(tmp_path):
     assert os.path.isdir(tmp_path / "miners" / f".{mac_of(7)}.alt")
     project.apply(st, dict(inv, created_at_ms=str(T0 + 3000), action="remove"))
     assert os.listdir(tmp_path / "miners") == []
+
+
+def _hook(st: str, rec: dict) -> None:
+    """Apply ``rec`` as the lease hook does: another process (own cache), file by file."""
+    sites = dict(project._SITES)
+    saved = project._swapdir, project._exchange
+    project._swapdir = project._exchange = None
+    project.forget_cache()
+    try:
+        project.record_and_apply(st, [rec], None, swap=False)
+    finally:
+        project._swapdir, project._exchange = saved
+        project._SITES.clear()
+        project._SITES.update(sites)
+
+
+def _inodes(d: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_ino, p.stat().st_nlink) for p in d.iterdir()}
+
+
+def test_unchanged_values_are_shared_with_the_shadow_and_changed_ones_are_not(tmp_path):
+    """The shadow holds a hard link to each value the live folder has unchanged (one inode,
+    one data block for both: make, model, pool, MAC...), its own file for each value that
+    changed at the last update; both folders read right."""
+    assert project.use_exchange()
+    st = str(tmp_path)
+    rng = random.Random(4)
+    mac = mac_of(1)
+    recs = [lease("add", mac, _ip(1), T0, "m1")]
+    for c in range(1, 5):
+        r = poll(rng, _ip(1), T0 + 60_000 * c, kind=1, mac=mac)
+        r["miner"]["nominal_ths"] = 95.0
+        recs.append(r)
+    for rec in recs:
+        project.record_and_apply(st, [rec], None)
+    live = tmp_path / "miners" / mac
+    alt = tmp_path / "miners" / f".{mac}.alt"
+    _consistent(live)
+    _consistent(alt)  # the shadow holds the previous update, whole
+    li, ai = _inodes(live), _inodes(alt)
+    for k in ("mac", "make", "model", "firmware", "nominal", "first_seen", "ip", "hostname"):
+        assert li[k][0] == ai[k][0] and li[k][1] == 2, k
+    for k in ("miner.json", "last_poll", "last_seen", "uptime"):
+        assert li[k][0] != ai[k][0] and li[k][1] == 1 and ai[k][1] == 1, k
+    # the shadow's own files (its disk use): every value that differs, and no more than
+    # the values that changed at some update (a file written in place stays its own)
+    lv, av = (json.loads((d / "miner.json").read_text()) for d in (live, alt))
+    own = {k for k, (ino, _n) in ai.items() if li.get(k, (None,))[0] != ino}
+    assert {k for k in av if lv.get(k) != av[k]} | {"miner.json"} <= own
+    assert len(own) < len(ai)
+
+
+def test_a_shared_value_is_never_written_in_place(tmp_path):
+    """The hook (file by file) reuses a replaced file as its next temporary file, and the
+    swap path reuses the shadow's files: neither may write into an inode the other folder
+    still shows. ``lease_expires`` is shared (polls do not change it); the hook renews the
+    lease three times (X+100, X+200, X): the second write goes through the temporary that
+    is the shared inode, the third brings the live value back to what the poller's record of
+    the shadow says, so the poll that follows does not rewrite it."""
+    assert project.use_exchange()
+    st = str(tmp_path)
+    rng = random.Random(6)
+    mac = mac_of(2)
+    t = T0
+    recs = [lease("add", mac, _ip(2), t, "m2")]
+    for c in range(1, 4):
+        recs.append(poll(rng, _ip(2), t + 60_000 * c, kind=2, mac=mac))
+    for rec in recs:
+        project.record_and_apply(st, [rec], None)
+    x = t // 1000 + 3600
+    more = [
+        lease("old", mac, _ip(2), t + 300_000, "m2", expires=x + 100),
+        lease("old", mac, _ip(2), t + 301_000, "m2", expires=x + 200),
+        lease("old", mac, _ip(2), t + 302_000, "m2", expires=x),
+        lease("del", mac, _ip(2), t + 303_000, "m2"),
+        lease("add", mac, _ip(2), t + 304_000, "m2", expires=x),
+    ]
+    for rec in more:
+        _hook(st, rec)
+        _consistent(tmp_path / "miners" / mac)
+    for c in range(4):
+        rec = poll(rng, _ip(2), t + 400_000 + 60_000 * c, kind=2, mac=mac)
+        more.append(rec)
+        project.record_and_apply(st, [rec], None)
+        _consistent(tmp_path / "miners" / mac)
+    assert compare.diff(compare.snapshot(st), _per_file_reference(tmp_path / "ref", recs + more)) == []
+
+
+def test_interleaved_hook_and_poller_equal_the_reference(tmp_path):
+    """Random interleaving of the hook's file-by-file writes and the poller's swaps over
+    shared values: every step leaves each live folder consistent, the end equals a replay."""
+    assert project.use_exchange()
+    st = str(tmp_path / "live")
+    rng = random.Random(11)
+    done: list[dict] = []
+    for step in range(160):
+        i = rng.randrange(3)
+        t = T0 + 1000 * step
+        r = rng.random()
+        if r < 0.3:
+            action = rng.choice(["add", "old", "old", "del"])
+            rec = lease(action, mac_of(i), _ip(i), t, rng.choice([f"m{i}", "x", None]))
+            _hook(st, rec)
+        else:
+            if r < 0.9:
+                rec = poll(rng, _ip(i), t, kind=i + (step // 40), mac=mac_of(i))
+            else:
+                rec = poll_fail(_ip(i), t, mac=mac_of(i))
+            project.record_and_apply(st, [rec], None)
+        done.append(rec)
+        _consistent(tmp_path / "live" / "miners" / mac_of(i))
+    assert compare.diff(compare.snapshot(st), _per_file_reference(tmp_path / "ref", done)) == []
+
+
+def test_miner_folders_are_spread_by_the_allocator(tmp_path):
+    """``miners/`` carries ext4's top-of-hierarchy flag (chattr +T), so each miner folder
+    gets a block group with room (docs/state.md); where the filesystem has no such flag the
+    writer goes on without it."""
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    if not project.spread_folders(str(probe)):
+        pytest.skip("this filesystem does not take FS_TOPDIR_FL")
+    project.apply(str(tmp_path / "st"), lease("add", mac_of(1), _ip(1), T0, "m1"))
+    import fcntl
+
+    fd = os.open(tmp_path / "st" / "miners", os.O_RDONLY)
+    try:
+        flags = int.from_bytes(fcntl.ioctl(fd, project._GETFLAGS, bytes(4)), "little")
+    finally:
+        os.close(fd)
+    assert flags & project.TOPDIR_FL
+    assert project.spread_folders(str(tmp_path / "missing")) is False
+    (tmp_path / "file").write_text("x")
+    assert project.spread_folders(str(tmp_path / "file")) is False

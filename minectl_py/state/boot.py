@@ -1,0 +1,300 @@
+"""At boot: bring the state directory up to the event log after a power cut.
+
+The event log is ``fdatasync``ed by every writer; the state directory is not. A power cut of
+the machine (not just of a process, which the undo journal covers: ``state/journal.py``) can
+therefore lose the last seconds of state writes, or leave some of them as empty or old files,
+while the log kept the records. ``minectl state repair`` (the ``minectl-state-recover``
+unit, before dnsmasq and the poller) does three things:
+
+1. recovers a journal a killed writer left (as every writer would);
+2. a cheap check: the records of the log's last ``window`` (default 10 minutes before its
+   newest record; the kernel writes dirty data back within ~30 s, so older writes reached
+   the disk) are read from the end of the newest segments, and for each miner they touch
+   the state must hold their effect: projecting the miner's last record again changes
+   nothing (each record sets values: projecting it twice equals projecting it once), every
+   value file says what ``miner.json`` says, no value file is missing or extra, and its
+   ``by-ip/`` and ``by-name/`` links exist;
+3. when the check finds the state behind (or ``--full`` finds any difference from a full
+   replay), replays the whole log into a sibling directory and swaps it in (one
+   ``renameat2`` exchange, under the state lock; writers waiting on the old directory's
+   lock notice and take the new one's).
+
+Pure parts (:func:`problems`) take values, not paths; I/O is in :func:`tail_records` and
+:func:`repair`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import Any
+
+from minectl_py.events.reader import classify, record_time_ms
+from minectl_py.state import project
+
+#: How far back from the newest record the cheap check looks (ms).
+WINDOW_MS = 10 * 60 * 1000
+#: At most this many bytes of log are read for the check (then the window is cut short).
+MAX_TAIL_BYTES = 256 << 20
+_BLOCK = 1 << 20
+
+
+@dataclass
+class Outcome:
+    """What ``repair`` found and did."""
+
+    state_dir: str
+    journal: dict[str, int] | None = None
+    records_checked: int = 0
+    miners_checked: int = 0
+    problems: list[str] = field(default_factory=list)
+    rebuilt: bool = False
+    rebuild: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state_dir": self.state_dir,
+            "journal_recovered": self.journal is not None,
+            "journal": self.journal,
+            "records_checked": self.records_checked,
+            "miners_checked": self.miners_checked,
+            "behind": bool(self.problems),
+            "problems": self.problems[:50],
+            "problem_count": len(self.problems),
+            "rebuilt": self.rebuilt,
+            "rebuild": self.rebuild,
+        }
+
+
+# ------------------------------------------------------------------------ reading the tail
+def _parse(buf: bytes, whole: bool) -> list[dict[str, Any]]:
+    """Records in ``buf`` (the end of a segment); the first piece is dropped unless ``whole``
+    (it may be the end of a record that started before the buffer)."""
+    parts = buf.split(b"\x1e")
+    if not whole:
+        parts = parts[1:]
+    out = []
+    for p in parts:
+        text = p.strip(b" \t\r\n")
+        if not text:
+            continue
+        rec, _ = classify(text)
+        if rec is not None:
+            out.append(rec)
+    return out
+
+
+def _times(recs: list[dict[str, Any]]) -> list[int]:
+    return [t for t in (record_time_ms(r) for r in recs) if t is not None]
+
+
+def _tail_of(
+    path: str, cutoff: int | None, window_ms: int, budget: int
+) -> tuple[list[dict[str, Any]], bool, int, int | None]:
+    """The records at the end of one plain segment back to ``cutoff`` (ms; None: the newest
+    record's time minus ``window_ms``), reading at most ``budget`` bytes. Returns (records,
+    the whole file was read, bytes read, cutoff)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        n = min(size, _BLOCK, budget)
+        while True:
+            f.seek(size - n)
+            recs = _parse(f.read(n), n >= size)
+            times = _times(recs)
+            if cutoff is None and times:
+                cutoff = max(times) - window_ms
+            if n >= size or n >= budget or (cutoff is not None and times and times[0] < cutoff):
+                return recs, n >= size, n, cutoff
+            n = min(size, n * 2, budget)
+
+
+def tail_records(paths: list[str], window_ms: int = WINDOW_MS, max_bytes: int = MAX_TAIL_BYTES) -> list[dict[str, Any]]:
+    """The records of the log's last ``window_ms`` (from its newest record), oldest first.
+    ``paths`` is the log set, oldest first; compressed segments are not read (they are days
+    old)."""
+    out: list[dict[str, Any]] = []
+    cutoff: int | None = None
+    budget = max_bytes
+    for path in reversed(paths):
+        if path.endswith(".gz") or budget <= 0 or not os.path.exists(path):
+            break
+        recs, whole, used, cutoff = _tail_of(path, cutoff, window_ms, budget)
+        budget -= used
+        out[:0] = recs
+        times = _times(recs)
+        if not whole or (cutoff is not None and times and times[0] < cutoff):
+            break
+    if cutoff is None:
+        return out
+    return [r for r in out if (record_time_ms(r) or cutoff) >= cutoff]
+
+
+# ------------------------------------------------------------------------------ the check
+def _files(d: str) -> dict[str, bytes] | None:
+    try:
+        names = [e.name for e in os.scandir(d) if not e.name.startswith(".")]
+    except FileNotFoundError:
+        return None
+    out = {}
+    for n in names:
+        try:
+            with open(os.path.join(d, n), "rb") as f:
+                out[n] = f.read()
+        except (FileNotFoundError, IsADirectoryError):
+            continue
+    return out
+
+
+def problems(
+    last: dict[str, dict[str, Any]],
+    values: dict[str, dict[str, Any]],
+    files: dict[str, dict[str, bytes] | None],
+    links: dict[str, str | None],
+) -> list[str]:
+    """What shows the state behind the log (pure). ``last``: each miner's last record in the
+    window; ``values``: its ``miner.json`` ({} if none or unreadable); ``files``: its folder's
+    files (None: no folder); ``links``: ``"by-ip/X"`` -> target."""
+    out = []
+    for mac, rec in sorted(last.items()):
+        cur = values.get(mac, {})
+        try:
+            new = project.reduce(cur, rec, mac)
+        except (ValueError, TypeError):
+            continue
+        rid = rec.get("id", "?")
+        have = files.get(mac)
+        if new is None:
+            if have is not None:
+                out.append(f"{mac}: the folder is still there after record {rid} removed it")
+            continue
+        if have is None:
+            out.append(f"{mac}: no folder, but record {rid} is about it")
+            continue
+        if new != cur:
+            keys = sorted(k for k in set(new) | set(cur) if new.get(k) != cur.get(k))
+            out.append(f"{mac}: miner.json does not hold record {rid} ({', '.join(keys[:6])})")
+            continue
+        want = {k: project._encode(k, v) for k, v in cur.items()}
+        want[project.MINER_JSON] = project._encode_json(cur)
+        for k in sorted(set(want) | set(have)):
+            if want.get(k) != have.get(k):
+                what = "missing" if k not in have else "extra" if k not in want else "differs from miner.json"
+                out.append(f"{mac}: {k} {what}")
+        target = f"../{project.MINERS}/{mac}"
+        for sub, name in ((project.BY_IP, project.link_ip(cur)), (project.BY_NAME, project.link_name(cur))):
+            if name and links.get(f"{sub}/{name}") is None:
+                out.append(f"{mac}: no {sub}/{name} link (want {target})")
+    return out
+
+
+def check(state_dir: str, records: list[dict[str, Any]]) -> tuple[list[str], int]:
+    """Run :func:`problems` on the directory (under the caller's lock). Returns (problems,
+    miners checked)."""
+    site = project._site(state_dir)
+    last: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        if rec.get("cmd") in project.PROJECTED:
+            mac = project.miner_of(site, rec)
+            if mac:
+                last[mac] = rec
+    values, files, links = {}, {}, {}
+    for mac in last:
+        d = os.path.join(site.miners, mac)
+        files[mac] = _files(d)
+        vals = values[mac] = project._load(site, mac)
+        for sub, name in ((project.BY_IP, project.link_ip(vals)), (project.BY_NAME, project.link_name(vals))):
+            if name and "/" not in name:
+                links[f"{sub}/{name}"] = project._readlink(os.path.join(site.root, sub, name))
+    return problems(last, values, files, links), len(last)
+
+
+# ------------------------------------------------------------------------------- repair
+def _clear_leftovers(state_dir: str) -> None:
+    parent, name = os.path.split(os.path.abspath(state_dir))
+    for e in os.scandir(parent):
+        if e.name.startswith((f".{name}.rebuild-", f".{name}.old-")) and e.is_dir(follow_symlinks=False):
+            shutil.rmtree(e.path, ignore_errors=True)
+
+
+def replace_with_rebuild(state_dir: str, paths: list[str] | None) -> dict[str, Any]:
+    """Replay the log into a sibling directory and swap it in (under the state lock)."""
+    from minectl_py.state import cli as state_cli
+    from minectl_py.state import swapdir
+
+    live = os.path.abspath(state_dir)
+    parent, name = os.path.split(live)
+    tmp = os.path.join(parent, f".{name}.rebuild-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    res = state_cli.rebuild(paths, tmp)
+    st = os.stat(live)
+    os.chmod(tmp, st.st_mode & 0o7777)
+    if os.geteuid() == 0:  # by hand as root: the service user must go on writing it
+        for d, dirs, fls in os.walk(tmp):
+            for n in [d] + [os.path.join(d, x) for x in dirs + fls]:
+                os.lchown(n, st.st_uid, st.st_gid)
+    os.sync()  # the rebuilt directory is on disk before it becomes the live one
+    with project._Locked(tmp):  # writers that wake on the old lock find this one held
+        exchange = swapdir.exchanger()
+        if exchange is not None and exchange(tmp, live):
+            old = tmp
+        else:
+            old = os.path.join(parent, f".{name}.old-{os.getpid()}")
+            os.rename(live, old)
+            os.rename(tmp, live)
+        dfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    project.forget_cache(live)
+    project.forget_cache(tmp)
+    shutil.rmtree(old, ignore_errors=True)
+    return res
+
+
+def repair(
+    state_dir: str,
+    paths: list[str],
+    *,
+    window_ms: int = WINDOW_MS,
+    full: bool = False,
+    dry_run: bool = False,
+) -> Outcome:
+    """Recover, check, and rebuild when behind (see the module's text). ``paths``: the log
+    set, oldest first. ``dry_run``: check only."""
+    out = Outcome(state_dir)
+    if not os.path.isdir(state_dir):
+        if not any(os.path.exists(p) for p in paths):
+            return out  # a new controller: nothing written yet
+        out.problems.append(f"{state_dir}: no state directory, but the log has records")
+        if not dry_run:
+            os.makedirs(state_dir, mode=0o2750)
+            out.rebuild, out.rebuilt = replace_with_rebuild(state_dir, paths), True
+        return out
+    if not dry_run:
+        _clear_leftovers(state_dir)
+        out.journal = project.recover(state_dir)
+    site = project._site(state_dir)
+    with project._Locked(site.root):
+        if full:
+            out.problems = _full_diff(state_dir, paths)
+        else:
+            recs = tail_records(paths, window_ms)
+            out.records_checked = len(recs)
+            out.problems, out.miners_checked = check(state_dir, recs)
+        if out.problems and not dry_run:
+            out.rebuild, out.rebuilt = replace_with_rebuild(state_dir, paths), True
+    return out
+
+
+def _full_diff(state_dir: str, paths: list[str]) -> list[str]:
+    import tempfile
+
+    from minectl_py.state import cli as state_cli
+    from minectl_py.state.compare import diff, snapshot
+
+    with tempfile.TemporaryDirectory(prefix="minectl-repair-") as tmp:
+        into = os.path.join(tmp, "state")
+        state_cli.rebuild(paths, into)
+        return diff(snapshot(state_dir), snapshot(into))

@@ -15,9 +15,10 @@ unit, before dnsmasq and the poller) does three things:
    value file says what ``miner.json`` says, no value file is missing or extra, and its
    ``by-ip/`` and ``by-name/`` links exist;
 3. when the check finds the state behind (or ``--full`` finds any difference from a full
-   replay), replays the whole log into a sibling directory and swaps it in (one
-   ``renameat2`` exchange, under the state lock; writers waiting on the old directory's
-   lock notice and take the new one's).
+   replay), replays the whole log into ``<state>/.rebuild-PID`` and swaps its ``miners``,
+   ``by-ip`` and ``by-name`` in, one ``renameat2`` exchange each, under the state lock (the
+   state directory itself, its mode and its lock stay: writers waiting meanwhile go on in
+   the rebuilt parts).
 
 Pure parts (:func:`problems`) take values, not paths; I/O is in :func:`tail_records` and
 :func:`repair`.
@@ -210,46 +211,51 @@ def check(state_dir: str, records: list[dict[str, Any]]) -> tuple[list[str], int
 
 
 # ------------------------------------------------------------------------------- repair
+#: The parts of a state directory a rebuild replaces (one exchange each).
+PARTS = (project.MINERS, project.BY_IP, project.BY_NAME)
+_SCRATCH = ".rebuild-"
+
+
 def _clear_leftovers(state_dir: str) -> None:
-    parent, name = os.path.split(os.path.abspath(state_dir))
-    for e in os.scandir(parent):
-        if e.name.startswith((f".{name}.rebuild-", f".{name}.old-")) and e.is_dir(follow_symlinks=False):
+    for e in os.scandir(state_dir):
+        if e.name.startswith(_SCRATCH) and e.is_dir(follow_symlinks=False):
             shutil.rmtree(e.path, ignore_errors=True)
 
 
 def replace_with_rebuild(state_dir: str, paths: list[str] | None) -> dict[str, Any]:
-    """Replay the log into a sibling directory and swap it in (under the state lock)."""
+    """Replay the log into ``<state>/.rebuild-PID`` and exchange its ``miners``, ``by-ip`` and
+    ``by-name`` with the live ones (the caller holds the state lock). The state directory
+    itself stays (its mode, owner and lock file); a crash half way leaves parts of both, which
+    the next check finds (and ``.rebuild-*`` is cleared at the next start)."""
     from minectl_py.state import cli as state_cli
     from minectl_py.state import swapdir
 
     live = os.path.abspath(state_dir)
-    parent, name = os.path.split(live)
-    tmp = os.path.join(parent, f".{name}.rebuild-{os.getpid()}")
+    tmp = os.path.join(live, f"{_SCRATCH}{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     res = state_cli.rebuild(paths, tmp)
-    st = os.stat(live)
-    os.chmod(tmp, st.st_mode & 0o7777)
     if os.geteuid() == 0:  # by hand as root: the service user must go on writing it
+        st = os.stat(live)
         for d, dirs, fls in os.walk(tmp):
             for n in [d] + [os.path.join(d, x) for x in dirs + fls]:
                 os.lchown(n, st.st_uid, st.st_gid)
-    os.sync()  # the rebuilt directory is on disk before it becomes the live one
-    with project._Locked(tmp):  # writers that wake on the old lock find this one held
-        exchange = swapdir.exchanger()
-        if exchange is not None and exchange(tmp, live):
-            old = tmp
-        else:
-            old = os.path.join(parent, f".{name}.old-{os.getpid()}")
-            os.rename(live, old)
-            os.rename(tmp, live)
-        dfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+    os.sync()  # the rebuilt parts are on disk before they become the live ones
+    exchange = swapdir.exchanger()
+    for part in PARTS:
+        a, b = os.path.join(tmp, part), os.path.join(live, part)
+        os.makedirs(b, mode=0o755, exist_ok=True)
+        if exchange is None or not exchange(a, b):
+            old = os.path.join(tmp, f"{part}.old")
+            os.rename(b, old)
+            os.rename(a, b)
+    dfd = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
     project.forget_cache(live)
     project.forget_cache(tmp)
-    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)
     return res
 
 
@@ -269,8 +275,9 @@ def repair(
             return out  # a new controller: nothing written yet
         out.problems.append(f"{state_dir}: no state directory, but the log has records")
         if not dry_run:
-            os.makedirs(state_dir, mode=0o2750)
-            out.rebuild, out.rebuilt = replace_with_rebuild(state_dir, paths), True
+            os.makedirs(state_dir, mode=0o750)
+            with project._Locked(state_dir):
+                out.rebuild, out.rebuilt = replace_with_rebuild(state_dir, paths), True
         return out
     if not dry_run:
         _clear_leftovers(state_dir)

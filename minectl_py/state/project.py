@@ -529,17 +529,9 @@ class _Locked:
         self.fd = -1
 
     def __enter__(self) -> _Locked:
-        while True:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-            # `minectl state repair` may have swapped a rebuilt directory in while we waited:
-            # then this lock is the old directory's, and the new one's must be taken.
-            try:
-                if os.stat(self.path).st_ino == os.fstat(self.fd).st_ino:
-                    return self
-            except FileNotFoundError:
-                pass
-            os.close(self.fd)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
 
     def __exit__(self, *exc: object) -> None:
         os.close(self.fd)  # closing drops the flock

@@ -82,7 +82,7 @@ def test_lost_state_writes_are_found_and_rebuilt(tmp_path, cut):
     assert res["behind"] and res["rebuilt"] and res["rebuild"]["bad"] == 0, res
     assert _verify(live, log) == []  # rebuild == live
     assert oct(os.stat(live).st_mode & 0o7777) == oct(0o755)  # the live directory's mode kept
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".state.")], "scratch directories left"
+    assert not [p for p in live.iterdir() if p.name.startswith(".rebuild-")], "scratch directories left"
     r, res = _repair(live, log)
     assert r.returncode == 0 and not res["behind"] and not res["rebuilt"], res
 
@@ -183,34 +183,38 @@ def test_bad_window_is_a_usage_error(tmp_path):
     assert r.returncode == 2 and b"not a duration: 'soon'" in r.stderr
 
 
-def test_a_writer_waiting_on_the_old_lock_takes_the_new_one(tmp_path):
-    """A writer blocked on the state lock while repair swaps a rebuilt directory in must not
-    go on under the old directory's lock (it would race the next writer)."""
+def test_a_writer_waiting_during_the_repair_writes_into_the_rebuilt_directory(tmp_path):
+    """A writer (here: a lease, as the hook writes it) blocked on the state lock while repair
+    swaps the rebuilt parts in goes on in them: its record is in the log and the state."""
     import threading
     import time
 
-    live, log, _ = _site(tmp_path, steps=40)
+    live, log, disk = _site(tmp_path, steps=60, cut=2)
+    assert disk is not None
+    _power_cut(live, disk)
+    mac = mac_of(4321)
+    t_ms = int(json.loads(log.read_bytes().rsplit(b"\x1e", 1)[1])["created_at_ms"]) + 1000
     held = project._Locked(str(live)).__enter__()  # what repair holds while it checks
-    old_ino = os.fstat(held.fd).st_ino
-    got: dict[str, int] = {}
+    lock_ino = os.fstat(held.fd).st_ino
 
     def writer() -> None:
-        with project._Locked(str(live)) as lk:
-            got["ino"] = os.fstat(lk.fd).st_ino
+        with EventWriter(str(log), fsync=False, rotate=False) as w:
+            project.record_and_apply(str(live), [lease("add", mac, "10.77.43.21", t_ms, "waiter")], w.append_many)
 
     th = threading.Thread(target=writer)
     th.start()
-    for _ in range(500):  # until the kernel shows the writer waiting on the old lock
-        if any("->" in ln and f":{old_ino} " in ln for ln in Path("/proc/locks").read_text().splitlines()):
+    for _ in range(500):  # until the kernel shows the writer waiting on the state lock
+        if any("->" in ln and f":{lock_ino} " in ln for ln in Path("/proc/locks").read_text().splitlines()):
             break
         time.sleep(0.01)
     else:
-        raise AssertionError("the writer never waited on the lock")
+        raise AssertionError("the writer never waited on the state lock")
     boot.replace_with_rebuild(str(live), [str(log)])
     held.__exit__()
     th.join(30)
-    new_ino = os.stat(live / ".lock").st_ino
-    assert got["ino"] == new_ino != old_ino
+    assert (live / "miners" / mac / "hostname").read_text() == "waiter\n"
+    assert (live / "by-ip" / "10.77.43.21").is_symlink()
+    assert _verify(live, log) == []
 
 
 def test_tail_records_reads_only_the_window(tmp_path):

@@ -215,8 +215,9 @@ def test_a_lost_state_write_is_repaired_by_the_unit(host):
         host.check_output(f"rm -rf {state}/miners/{mac} {state}/by-name/r01-s1-p1")
         check = run_as(host, "minectl", "minectl state repair --check")
         assert check.rc == 1 and "behind the log" in check.stdout, check.stdout + check.stderr
-        assert host.run("systemctl restart minectl-state-recover").rc == 0
-        log = host.check_output("journalctl -u minectl-state-recover -n 20 --no-pager -o cat")
+        restart = host.run("systemctl restart minectl-state-recover")
+        log = host.check_output("journalctl -u minectl-state-recover -n 30 --no-pager -o cat")
+        assert restart.rc == 0, log
         assert "rebuilt from" in log and "swapped in" in log, log
         assert host.file(f"{state}/miners/{mac}/name").content_string == "r01-s1-p1\n"
         f = host.file(state)

@@ -33,6 +33,7 @@ from typing import Any
 
 from minectl_py.events.reader import classify, record_time_ms
 from minectl_py.state import project
+from minectl_py.state.compare import diff, snapshot
 
 #: How far back from the newest record the cheap check looks (ms).
 WINDOW_MS = 10 * 60 * 1000
@@ -222,18 +223,23 @@ def _clear_leftovers(state_dir: str) -> None:
             shutil.rmtree(e.path, ignore_errors=True)
 
 
-def replace_with_rebuild(state_dir: str, paths: list[str] | None) -> dict[str, Any]:
-    """Replay the log into ``<state>/.rebuild-PID`` and exchange its ``miners``, ``by-ip`` and
-    ``by-name`` with the live ones (the caller holds the state lock). The state directory
-    itself stays (its mode, owner and lock file); a crash half way leaves parts of both, which
-    the next check finds (and ``.rebuild-*`` is cleared at the next start)."""
+def _rebuild_scratch(state_dir: str, paths: list[str] | None) -> tuple[str, dict[str, Any]]:
+    """Replay the log into ``<state>/.rebuild-PID`` (a dot name: readers skip it)."""
     from minectl_py.state import cli as state_cli
+
+    tmp = os.path.join(os.path.abspath(state_dir), f"{_SCRATCH}{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return tmp, state_cli.rebuild(paths, tmp)
+
+
+def _swap_in(state_dir: str, tmp: str) -> None:
+    """Exchange the rebuilt ``miners``, ``by-ip`` and ``by-name`` with the live ones (the
+    caller holds the state lock). The state directory itself stays (its mode, owner and lock
+    file); a crash half way leaves parts of both, which the next check finds (and
+    ``.rebuild-*`` is cleared at the next start)."""
     from minectl_py.state import swapdir
 
     live = os.path.abspath(state_dir)
-    tmp = os.path.join(live, f"{_SCRATCH}{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    res = state_cli.rebuild(paths, tmp)
     if os.geteuid() == 0:  # by hand as root: the service user must go on writing it
         st = os.stat(live)
         for d, dirs, fls in os.walk(tmp):
@@ -245,8 +251,7 @@ def replace_with_rebuild(state_dir: str, paths: list[str] | None) -> dict[str, A
         a, b = os.path.join(tmp, part), os.path.join(live, part)
         os.makedirs(b, mode=0o755, exist_ok=True)
         if exchange is None or not exchange(a, b):
-            old = os.path.join(tmp, f"{part}.old")
-            os.rename(b, old)
+            os.rename(b, os.path.join(tmp, f"{part}.old"))
             os.rename(a, b)
     dfd = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -256,6 +261,12 @@ def replace_with_rebuild(state_dir: str, paths: list[str] | None) -> dict[str, A
     project.forget_cache(live)
     project.forget_cache(tmp)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def replace_with_rebuild(state_dir: str, paths: list[str] | None) -> dict[str, Any]:
+    """Replay the log beside the live parts and swap them in (the caller holds the lock)."""
+    tmp, res = _rebuild_scratch(state_dir, paths)
+    _swap_in(state_dir, tmp)
     return res
 
 
@@ -284,6 +295,15 @@ def repair(
         out.journal = project.recover(state_dir)
     site = project._site(state_dir)
     with project._Locked(site.root):
+        if full and not dry_run:  # one replay: compared, then swapped in if different
+            tmp, res = _rebuild_scratch(state_dir, paths)
+            out.problems = diff(snapshot(state_dir), snapshot(tmp))
+            if out.problems:
+                _swap_in(state_dir, tmp)
+                out.rebuild, out.rebuilt = res, True
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+            return out
         if full:
             out.problems = _full_diff(state_dir, paths)
         else:
@@ -296,10 +316,10 @@ def repair(
 
 
 def _full_diff(state_dir: str, paths: list[str]) -> list[str]:
+    """Differences from a replay into a temporary directory (changes nothing)."""
     import tempfile
 
     from minectl_py.state import cli as state_cli
-    from minectl_py.state.compare import diff, snapshot
 
     with tempfile.TemporaryDirectory(prefix="minectl-repair-") as tmp:
         into = os.path.join(tmp, "state")

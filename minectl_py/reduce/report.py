@@ -146,9 +146,14 @@ def _html(db: sqlite3.Connection, p: int, src: str) -> str:
         "WHERE period = ? GROUP BY mac ORDER BY p ASC LIMIT 15",
         (p,),
     ).fetchall()
-    tl = db.execute(
-        "SELECT ts_ms, kind, name, mac, what, result, detail FROM timeline ORDER BY ts_ms DESC LIMIT 30"
-    ).fetchall()
+    # no timeline table when the log had no fault, alert or admin action (the sink creates tables on first rows)
+    tl = (
+        db.execute(
+            "SELECT ts_ms, kind, name, mac, what, result, detail FROM timeline ORDER BY ts_ms DESC LIMIT 30"
+        ).fetchall()
+        if "timeline" in _tables(db)
+        else []
+    )
     rows = "".join(
         f"<tr><td>{e(n or '')}</td><td>{e(m)}</td><td>{e(r or '')}</td><td>{e(mo or '')}</td>"
         f"<td>{t or 0:.2f}</td><td>{no or 0:.2f}</td><td>{pc or 0:.1f}</td></tr>"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 
@@ -258,6 +259,18 @@ def test_report_writes_plots_and_one_html_page(tmp_path, inv_csv):
     from minectl_py.reduce.report import main as report_main
 
     assert report_main([str(bad), str(tmp_path / "r2")]) == 2
+
+
+def test_report_of_a_log_without_faults_or_actions(tmp_path):
+    """No fault, alert or admin action: no timeline table in the views file, and still a report."""
+    p = D.write(tmp_path / "calm.log", D.site(minutes=12, fail_at=999), form="rs")
+    out = tmp_path / "report"
+    r = run_minectl("reduce", str(p), "--report", str(out))
+    assert r.returncode == 0, r.stderr
+    db = sqlite3.connect(out / "views.sqlite")
+    assert "timeline" not in {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    db.close()
+    assert (out / "index.html").read_text().count("<img ") == 4
 
 
 def test_inventory_events_place_miners_in_racks():

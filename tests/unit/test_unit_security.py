@@ -23,6 +23,7 @@ LIMITS = {
     "minectl-retention.service": 1.1,
     "minectl-reducer.service": 1.8,
     "minectl-lan-address.service": 2.4,
+    "minectl-state-recover.service": 1.1,
 }
 
 
@@ -39,6 +40,7 @@ def _vars() -> dict:
 def render(name: str) -> str:
     env = jinja2.Environment(undefined=jinja2.ChainableUndefined)
     env.filters["comment"] = lambda s: f"# {s}"
+    env.filters["dirname"] = lambda s: str(s).rsplit("/", 1)[0] or "/"
     vals = _vars()
     for _ in range(3):  # defaults that refer to other defaults
         for k, v in list(vals.items()):

@@ -19,9 +19,14 @@ EPILOG = """examples:
   minectl state diff /var/lib/minectl/state /tmp/rebuilt
   minectl state verify                              rebuild into a temporary directory and compare with the live one
   minectl state recover                             finish what a killed writer left half done (any writer does it too)
+  minectl state repair                              at boot: recover, check the log's last 10 minutes against the
+                                                    state, rebuild from the log if the state is behind (power cut)
+  minectl state repair --check --json               only tell (exit 1 if behind); nothing is changed
+  minectl state repair --full                       compare with a full replay instead (slow), rebuild if different
 
-exit codes: 0 ok (diff/verify: equal), 1 differences (or bad records with --strict),
-2 usage or input error, 3 no such miner."""
+exit codes: 0 ok (diff/verify: equal; repair: consistent, or made so), 1 differences (or bad
+records with --strict; repair --check: behind), 2 usage or input error, 3 no such miner,
+4 permission denied."""
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -46,6 +51,23 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         if name == "rebuild":
             p.add_argument("--into", required=True, metavar="DIR", help="new directory (must not exist or be empty)")
     p = sub.add_parser("recover", help="undo and redo a chunk a killed writer left half projected")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser(
+        "repair",
+        help="at boot: recover, check the state against the log's tail, rebuild when behind",
+        description="What the minectl-state-recover unit runs at boot, before dnsmasq and the poller. "
+        "The event log is synced, the state directory is not: after a power cut the state may lack "
+        "the last seconds. 1) recover a journal a killed writer left; 2) check that every miner in "
+        "the log's last --window holds its last record's effect, with whole value files and links; "
+        "3) if not, replay the whole log into a new directory and swap it in. See docs/state.md.",
+        epilog="examples:\n  minectl state repair\n  minectl state repair --check --json\n"
+        "  minectl state repair --window 1h\n  minectl state repair --full",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--events", nargs="+", metavar="PATH", help="event files, oldest first (default: the site log)")
+    p.add_argument("--window", default="10m", help="how much of the log's end to check (default %(default)s)")
+    p.add_argument("--full", action="store_true", help="compare with a full replay instead of the tail (slow)")
+    p.add_argument("--check", action="store_true", help="only check: exit 1 if behind, change nothing")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("diff", help="compare two state directories")
     p.add_argument("a")
@@ -185,6 +207,39 @@ def _recover(a: argparse.Namespace) -> int:
     return 0
 
 
+def _repair(a: argparse.Namespace) -> int:
+    from minectl_py.events.reader import expand_paths
+    from minectl_py.events.segments import log_set
+    from minectl_py.state import boot
+    from minectl_py.timeparse import parse_duration_ms
+
+    window = parse_duration_ms(a.window)
+    if window <= 0:
+        raise ValueError(f"--window {a.window!r}: a duration such as 10m, 1h or 90s")
+    paths = expand_paths(a.events, default=log_set)
+    d = _state_dir(a)
+    res = boot.repair(d, paths, window_ms=window, full=a.full, dry_run=a.check)
+    if a.json:
+        print(json.dumps(res.as_dict()))
+    else:
+        j = res.journal
+        if j is not None:
+            print(f"{d}: recovered an interrupted chunk ({j['undone']} undone, {j['redone']} redone)")
+        how = f"{res.records_checked} records of the last {a.window} ({res.miners_checked} miners)"
+        if a.full:
+            how = "a full replay"
+        if not res.problems:
+            print(f"{d}: consistent with the log ({how})")
+        else:
+            print(f"{d}: behind the log ({how}): {len(res.problems)} problems, e.g.")
+            for line in res.problems[:10]:
+                print(f"  {line}")
+        if res.rebuilt and res.rebuild:
+            r = res.rebuild
+            print(f"{d}: rebuilt from {r['records']} records of {r['sources']} files and swapped in")
+    return 1 if (a.check and res.problems) else 0
+
+
 def main(argv: list[str], prog: str = "minectl state", command: str = "state") -> int:
     a = build_parser(prog).parse_args(argv)
     try:
@@ -200,6 +255,8 @@ def main(argv: list[str], prog: str = "minectl state", command: str = "state") -
             return _diff(a.a, a.b, a.json)
         if a.sub == "recover":
             return _recover(a)
+        if a.sub == "repair":
+            return _repair(a)
     except (FileNotFoundError, ValueError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2

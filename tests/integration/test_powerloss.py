@@ -172,3 +172,96 @@ def test_kill_an_action_at_random(site):
     actions = sum(1 for r in read_log(log)[0] if r.get("cmd") == "action")
     assert actions > 0
     _figures("action", {**fig, "action records": actions})
+
+
+def _inventory_csvs(fs, fleet) -> list[str]:
+    """Three versions of a site CSV (600 miners, some of them the fleet's): names, racks and
+    models change between them and rows come and go, so every apply has chunks to write."""
+    macs = [fleet.show(ip)["mac"] for ip in fleet.addresses] + [
+        f"02:77:00:00:{i >> 8:02x}:{i & 255:02x}" for i in range(600)
+    ]
+    paths = []
+    for v in range(3):
+        rows = ["mac,name,rack,shelf,position,model"]
+        for i, mac in enumerate(macs):
+            if (i + v) % 5 == 0:
+                continue  # not in this version: removed when it is applied
+            rows.append(
+                f"{mac},r{(i + v) % 9}-s{v}-p{i},R{(i + v) % 9},{v},{i},{['Antminer S19', 'M30S'][(i + v) % 2]}"
+            )
+        path = fs / f"site-{v}.csv"
+        path.write_text("\n".join(rows) + "\n")
+        paths.append(str(path))
+    return paths
+
+
+def test_kill_inventory_apply_at_random(site):
+    """``minectl inventory apply`` (what the minectl role runs when the site CSV changes) killed
+    while it records and projects hundreds of inventory records (several chunks)."""
+    fleet, state, log, env = site
+    rng = random.Random(SEED + 3)
+    csvs = _inventory_csvs(state.parent, fleet)
+
+    def apply(path: str) -> float:
+        t = time.monotonic()
+        r = subprocess.run(
+            [sys.executable, "-m", "minectl_py", "inventory", "apply", "--no-reservations", path],
+            env=env,
+            capture_output=True,
+        )
+        assert r.returncode == 0, r.stderr
+        return time.monotonic() - t
+
+    # The kill falls uniformly in [0, span]; span starts at 1.3x one run's time here and adapts
+    # so that about half the runs are killed whatever the machine's speed (as for the hook).
+    span = apply(csvs[2]) * 1.3
+    runs, killed, pending = int(12 * SCALE), 0, 0
+    for i in range(runs):
+        argv = [sys.executable, "-m", "minectl_py", "inventory", "apply", "--no-reservations", csvs[i % 3]]
+        p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0, span))
+        p.kill()
+        _, err = p.communicate()
+        if p.returncode == -9:
+            killed += 1
+            span *= 1.05
+        else:
+            assert p.returncode == 0, err
+            span *= 0.9
+        pending += journal_pending(state)
+        check_site(state, log)
+    fig = {"runs": runs, "killed": killed, "mid-chunk (recovered)": pending, "torn": read_log(log)[1].bad}
+    inv = sum(1 for r in read_log(log)[0] if r.get("cmd") == "inventory")
+    assert killed >= runs // 4 and inv > 0, fig
+    apply(csvs[0])  # a run that is not killed: the state is then the last CSV's
+    check_site(state, log)
+    names = {p.name for p in (state / "by-name").iterdir() if not p.name.startswith(".")}
+    assert {f"r{i % 9}-s0-p{i}" for i in range(1, 40) if i % 5} <= names
+    _figures("inventory apply", {**fig, "inventory records": inv})
+
+
+def test_kill_the_rules_service_at_random(site):
+    """``minectl rules run`` killed at random moments: the log stays consistent and a restarted
+    service does not raise an alert that is already open (its state is a replay of the log)."""
+    _, state, log, env = site
+    rng = random.Random(SEED + 4)
+    rules = state.parent / "rules.yml"
+    rules.write_text(
+        "version: 1\nlimits:\n  storm_percent: 100\n  storm_min: 1000\nrules:\n"
+        "  - name: new-miner\n    when: state == new\n    for: 0s\n    severity: info\n"
+    )
+    run = ["rules", "run", "--rules", str(rules), "--interval", "0.2s"]
+    fig = _kill_runs(lambda i: run, env, state, log, int(10 * SCALE), 0.5, 3.0, rng)
+    # one more cycle, not killed (on a slow machine every killed run may have died starting)
+    once = subprocess.run([sys.executable, "-m", "minectl_py", *run, "--once"], env=env, capture_output=True)
+    assert once.returncode == 0, once.stderr
+    check_site(state, log)
+    alerts = [r for r in read_log(log)[0] if r.get("cmd") == "alert"]
+    raised = [a for a in alerts if a.get("state") == "raised"]
+    assert raised, fig
+    open_: dict[tuple, int] = {}
+    for a in alerts:
+        key = (a.get("rule"), a.get("kind"), a.get("mac"))
+        open_[key] = open_.get(key, 0) + (1 if a.get("state") == "raised" else -1)
+        assert open_[key] <= 1, f"{key} raised again while open: restarts re-fired it"
+    _figures("rules service", {**fig, "alerts raised": len(raised)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import testinfra
@@ -45,3 +46,37 @@ def test_config_and_keys(host):
         k = host.file(f"/etc/openvpn/client/minectl/{f}")
         assert k.mode == 0o600 and k.user == "root", f
     assert host.file("/etc/openvpn/client/minectl").mode == 0o700
+
+
+def _exposure(host, unit: str, *extra: str) -> float:
+    out = host.check_output(f"systemd-analyze security --no-pager {' '.join(extra)} {unit} | tail -1")
+    m = re.search(r"exposure level for \S+: (\d+\.\d+)", out)
+    assert m, out
+    return float(m.group(1))
+
+
+def test_the_tunnel_runs_sandboxed(host):
+    """The drop-in is in force on the running openvpn (and the tunnel is up: above), and the
+    exposure of the unit is far below Debian's stock unit (measured here, in the container)."""
+    _tunnel_address(host)
+    dropin = host.file("/etc/systemd/system/openvpn-client@minectl.service.d/minectl-sandbox.conf")
+    assert dropin.exists and dropin.user == "root" and dropin.mode == 0o644
+    assert dropin.content_string.startswith("#")  # ansible_managed
+    show = host.check_output("systemctl show -p ProtectSystem -p NoNewPrivileges -p DropInPaths openvpn-client@minectl")
+    assert "ProtectSystem=strict" in show and "NoNewPrivileges=yes" in show and "minectl-sandbox.conf" in show, show
+    pid = host.check_output("systemctl show -p MainPID --value openvpn-client@minectl")
+    status = host.file(f"/proc/{pid}/status").content_string
+    # CAP_NET_ADMIN (12), CAP_SETPCAP (8), CAP_SETUID (7), CAP_SETGID (6): 0x11c0
+    assert re.search(r"^CapBnd:\s+00000000000011c0$", status, re.M), status
+    assert re.search(r"^NoNewPrivs:\s+1$", status, re.M), status
+    assert re.search(r"^Seccomp:\s+2$", status, re.M), status  # the system call filter
+    # CAP_SYS_ADMIN in molecule.yml lets systemd build the mount namespace (else it skips it)
+    root = [ln for ln in host.file(f"/proc/{pid}/mountinfo").content_string.splitlines() if ln.split()[4] == "/"]
+    assert root and root[-1].split()[5].split(",")[0] == "ro", root  # the whole file system read-only
+    stock = host.run("d=$(mktemp -d) && cp /lib/systemd/system/openvpn-client@.service $d/stock-openvpn-client@.service"
+                     " && systemd-analyze security --offline=yes --no-pager $d/stock-openvpn-client@minectl.service"
+                     " | tail -1; rm -rf $d")
+    before = float(re.search(r"exposure level for \S+: (\d+\.\d+)", stock.stdout).group(1))
+    after = _exposure(host, "openvpn-client@minectl.service")
+    print(f"\nexposure openvpn-client@minectl: stock {before}, sandboxed {after}")
+    assert after < 5.0 and after < before - 2.0, (before, after)

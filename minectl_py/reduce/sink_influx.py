@@ -11,8 +11,9 @@ Layout in database ``DB`` (created if missing):
   FOR`` twice the period for late points). Continuous queries do not backfill, so the sink
   runs the same ``SELECT ... INTO`` itself over every bucket it wrote, once no run of the
   continuous query will see that bucket again: at the end of a batch run (all of it, once),
-  and while following a live log from the flushes (at most once a minute for the 5-minute
-  and every 10 minutes for the 60-minute rollups), so rows that arrive late (after a VPN
+  and while following a live log from the flushes (while late rows keep coming, at most once
+  a minute for the 5-minute and every 10 minutes for the 60-minute rollups; a bucket that
+  got nothing new since the last flush at once), so rows that arrive late (after a VPN
   outage, a shipper restart, or the reducer's own lateness window) are rolled up too.
 
 One measurement per view; string key columns (and labels such as name, rack, model) are
@@ -98,6 +99,7 @@ class InfluxSink:
         #: (view, period) -> [first, last bucket start] written and not yet backfilled
         self.late: dict[tuple[str, int], list[int]] = {}
         self.late_due: dict[int, float] = {}  # period -> monotonic time its next backfill may run
+        self.fresh: set[tuple[str, int]] = set()  # keys of self.late that got rows in the last flush
         self.closing = False
         self.specs: dict[str, Any] = {}
         self.heads: dict[str, dict[tuple[Any, ...], str]] = {}
@@ -310,23 +312,30 @@ class InfluxSink:
 
     def _note_late(self) -> None:
         """Add what was written since the last flush to the rollup buckets still to check."""
+        self.fresh = set()
         for name, (lo, hi) in self.span.items():
             for p in LATE_EVERY:
                 first, last = lo - lo % p, hi - hi % p
                 sp = self.late.get((name, p))
                 self.late[(name, p)] = [first, last] if sp is None else [min(sp[0], first), max(sp[1], last)]
+                self.fresh.add((name, p))
         self.span.clear()
 
     def _backfill_late(self, now: int, force: bool) -> None:
         """Backfill the buckets the continuous query's next run (at the next period boundary,
-        ``RESAMPLE FOR`` 2 periods) will not recompute; keep the newer ones for later."""
+        ``RESAMPLE FOR`` 2 periods) will not recompute; keep the newer ones for later.
+
+        While late rows keep coming (a backlog being read), a period's buckets are backfilled
+        at most every ``LATE_EVERY[p]`` seconds; a bucket that got no new rows since the last
+        flush (the follower is idle, its backlog read) is backfilled at once."""
         mono = time.monotonic()
         for p, every in LATE_EVERY.items():
-            if not force and mono < self.late_due.get(p, 0.0):
-                continue
+            waiting = not force and mono < self.late_due.get(p, 0.0)
             cutoff = EVERYTHING if now >= EVERYTHING else -(-now // p) * p - p
             ran = False
             for key in sorted(k for k in self.late if k[1] == p):
+                if waiting and key in self.fresh:
+                    continue
                 first, last = self.late[key]
                 if first >= cutoff:
                     continue
@@ -336,7 +345,7 @@ class InfluxSink:
                     self.late[key] = [cutoff, last]
                 else:
                     del self.late[key]
-            if ran:
+            if ran and not waiting:
                 self.late_due[p] = mono + every
 
     def backfill_rollups(self) -> None:

@@ -166,3 +166,33 @@ def test_influxdb_live_reducer_rolls_up_rows_that_arrive_late(influxdb):
         assert got("m5")[hour] == pytest.approx((400.0 + 101 + 102 + 103 + 104) / 5)
     finally:
         sink.close()
+
+
+def test_influxdb_late_hour_read_in_parts_is_rolled_up_once_its_rows_stop_coming(influxdb):
+    """A backlog read across flushes (the follower went idle halfway through a late hour): the
+    first flush backfills the part it has; the rest, written while backfills wait
+    (LATE_EVERY), is rolled up at the first flush that brings nothing new for that hour."""
+    import time
+
+    from minectl_py.reduce.views import HASHRATE_SITE
+
+    sink = open_sink(influxdb.url("parts", retention="INF"))
+    try:
+        now = int(time.time())
+        hour = now - now % 3600 - 2 * 3600
+        rows = [(60, hour + 60 * i, 100.0 + i, 120.0, 0.0, 10.0) for i in range(60)]
+
+        def h1() -> dict[int, float]:
+            res = influxdb.query('SELECT "ths" FROM "h1"."hashrate_site"', db="parts")
+            return {t: v for t, v in res["results"][0].get("series", [{"values": []}])[0]["values"]}
+
+        sink.write(HASHRATE_SITE, rows[:20])
+        sink.flush()
+        assert h1() == {hour: pytest.approx(100.0 + 9.5)}  # the part read so far
+        sink.write(HASHRATE_SITE, rows[20:])
+        sink.flush()  # rows still coming: the hour waits (a backfill per flush would repeat it)
+        assert h1() == {hour: pytest.approx(100.0 + 9.5)}
+        sink.flush()  # idle: nothing new for that hour since the last flush
+        assert h1() == {hour: pytest.approx(100.0 + 29.5)}
+    finally:
+        sink.close()

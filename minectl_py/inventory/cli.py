@@ -101,7 +101,7 @@ def _check(a: argparse.Namespace) -> int:
 def changes(state_dir: str, rows: list[Row], source: str) -> list[dict[str, Any]]:
     """The ``inventory`` event fields that bring the state directory's locations in line with
     ``rows``: a ``set`` per new or changed row, a ``remove`` per miner no longer listed."""
-    from minectl_py.state import project
+    from minectl_py.state import values
     from minectl_py.state.read import load_all
 
     current = {m["mac"]: m for m in load_all(state_dir) if isinstance(m.get("mac"), str)}
@@ -111,11 +111,11 @@ def changes(state_dir: str, rows: list[Row], source: str) -> list[dict[str, Any]
         listed.add(r.mac)
         fields = {"action": "set", **{k: v for k, v in r.fields().items() if v is not None}, "source": source}
         cur = current.get(r.mac, {})
-        new = project.reduce(cur, {"cmd": "inventory", "created_at_ms": "0", **fields}, r.mac) or {}
-        if any(cur.get(k) != new.get(k) for k in (*project.INVENTORY_FIELDS, "state")):
+        new = values.reduce(cur, {"cmd": "inventory", "created_at_ms": "0", **fields}, r.mac) or {}
+        if any(cur.get(k) != new.get(k) for k in (*values.INVENTORY_FIELDS, "state")):
             out.append(fields)
     for mac, m in sorted(current.items()):
-        if mac not in listed and any(k in m for k in project.INVENTORY_FIELDS):
+        if mac not in listed and any(k in m for k in values.INVENTORY_FIELDS):
             out.append({"action": "remove", "mac": mac, "source": source})
     return out
 

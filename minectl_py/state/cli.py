@@ -118,7 +118,7 @@ def _show(a: argparse.Namespace) -> int:
         print(json.dumps(m, sort_keys=True))
         return 0
     w = max(len(k) for k in m)
-    from minectl_py.state.project import render
+    from minectl_py.state.values import render
 
     for k in sorted(m):
         print(f"{k.ljust(w)}  {render(k, m[k])}")
@@ -129,14 +129,14 @@ def rebuild(paths: list[str] | None, into: str, strict: bool = False) -> dict[st
     """Replay events into ``into`` (created; must be empty). Returns counts."""
     from minectl_py.events.reader import EventReader, ReadStats, expand_paths
     from minectl_py.events.segments import log_set
-    from minectl_py.state import project
+    from minectl_py.state import project, values
 
     files = expand_paths(paths, default=log_set)
     if os.path.isdir(into) and os.listdir(into):
         raise ValueError(f"{into} is not empty: rebuild into a new directory")
     os.makedirs(into, exist_ok=True)
     stats = ReadStats()
-    reader = EventReader(files, strict=strict, types=project.PROJECTED, stats=stats)
+    reader = EventReader(files, strict=strict, types=values.PROJECTED, stats=stats)
     project.forget_cache(into)
     applied = project.apply_many(into, reader)
     return {

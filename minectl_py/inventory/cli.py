@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from minectl_py import config
+from minectl_py.cliargs import parser
 from minectl_py.inventory.csvfile import Inventory, Row, parse
 
 EPILOG = """The CSV (a header row, then one miner per row; other columns are ignored):
@@ -28,12 +29,7 @@ exit codes: 0 ok, 2 the CSV or an option is invalid (nothing changed), 4 permiss
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog=prog,
-        description="The site inventory: validate the CSV, write dnsmasq reservations, record locations.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    ap = parser(prog, "The site inventory: validate the CSV, write dnsmasq reservations, record locations.", EPILOG)
     sub = ap.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
     p = sub.add_parser("check", help="validate the CSV")
     p.add_argument("csv")

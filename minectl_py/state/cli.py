@@ -10,6 +10,7 @@ import tempfile
 from typing import Any
 
 from minectl_py import config
+from minectl_py.cliargs import parser
 
 EPILOG = """examples:
   minectl state ls                                  every miner, one line each
@@ -30,12 +31,7 @@ records with --strict; repair --check: behind), 2 usage or input error, 3 no suc
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog=prog,
-        description="The per-miner state directory (docs/state.md): a projection of the event log.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    ap = parser(prog, "The per-miner state directory (docs/state.md): a projection of the event log.", EPILOG)
     ap.add_argument("--state-dir", help="state directory (default $MINECTL_STATE_DIR or %(default)s)")
     sub = ap.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
     p = sub.add_parser("ls", help="every miner, one line each")

@@ -3,7 +3,8 @@
 See docs/simulator.md. Embedding from tests: :func:`run_fleet_in_thread` or ``async with Fleet(spec)``.
 """
 
-from minectl_py.sim.fleet import Fleet, FleetError, FleetThread, run_fleet_in_thread
+from minectl_py.sim.fleet import Fleet, FleetError
+from minectl_py.sim.fleet_thread import FleetThread, run_fleet_in_thread
 from minectl_py.sim.spec import FleetSpec, MinerSpec, SpecError, finish, from_flags
 
 __all__ = [

@@ -5,7 +5,7 @@ Embedding::
     async with Fleet(spec) as fleet:          # in a running loop
         fleet.fault("127.20.0.5", "hot")
 
-    with run_fleet_in_thread(spec) as fleet:  # from synchronous code (tests)
+    with run_fleet_in_thread(spec) as fleet:  # from synchronous code (tests): sim/fleet_thread.py
         fleet.addresses; fleet.fault(ip, "dead"); fleet.show(ip)
 
 Port 4028 is served with raw non-blocking sockets (one request per connection is cheap
@@ -24,7 +24,6 @@ import os
 import random
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -420,76 +419,3 @@ class Fleet:
         snap = m.snapshot()
         snap["listeners"] = {k: lst.mode for k, lst in self._ports.get(ip, {}).items()}
         return snap
-
-
-class FleetThread:
-    """A fleet running in its own thread and event loop; methods are thread-safe."""
-
-    def __init__(self, spec: FleetSpec) -> None:
-        self.spec = spec
-        self.fleet = Fleet(spec)
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="minectl-sim", daemon=True)
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_until_complete(self.fleet.start())
-        except BaseException as e:
-            self._error = e
-            self._ready.set()
-            self.loop.close()
-            return
-        self._ready.set()
-        self.loop.run_forever()
-        self.loop.run_until_complete(self.fleet.stop())
-        self.loop.close()
-
-    def start(self) -> FleetThread:
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def call(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        fut: Any = asyncio.run_coroutine_threadsafe(_call(fn, *args, **kw), self.loop)
-        return fut.result(timeout=30)
-
-    @property
-    def addresses(self) -> list[str]:
-        return self.fleet.addresses
-
-    def fault(self, ip: str, name: str, **params: Any) -> dict[str, Any]:
-        return self.call(self.fleet.fault, ip, name, **params)
-
-    def clear(self, ip: str, name: str | None = None) -> dict[str, Any]:
-        return self.call(self.fleet.clear, ip, name)
-
-    def show(self, ip: str) -> dict[str, Any]:
-        return self.call(self.fleet.show, ip)
-
-    def reboot(self, ip: str, seconds: float | None = None) -> None:
-        self.call(lambda: self.fleet.reboot(self.fleet.miner(ip), seconds))
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(timeout=30)
-
-    def __enter__(self) -> FleetThread:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-async def _call(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-    return fn(*args, **kw)
-
-
-def run_fleet_in_thread(spec: FleetSpec) -> FleetThread:
-    """Start a fleet in a background thread; use as a context manager to stop it."""
-    return FleetThread(spec).start()

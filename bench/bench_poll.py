@@ -51,7 +51,23 @@ def _cpu() -> float:
 
 
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's own peak RSS (``VmHWM``). Not ``ru_maxrss``: Linux carries the parent's
+    high-water mark across fork and exec, so a child of a large benchmark process would
+    report the parent's peak (``./dev bench`` running every benchmark in one process showed
+    395 MB for every poll run that way)."""
+    return vm_hwm_mb("self")
+
+
+def vm_hwm_mb(pid: int | str) -> float:
+    """Peak resident set (``VmHWM`` in ``/proc/PID/status``) in MB; 0.0 once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
 
 
 #: cycles timed per run: with state writes the first poll writes every poll value of a miner

@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.bench_poll import vm_hwm_mb
 from minectl_py.events.gzipstream import HAVE_ISAL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,11 +109,16 @@ def peak_rss_mb(cmd: list[str], stdin_cmd: list[str], env: dict[str, str]) -> tu
     red = subprocess.Popen(cmd, stdin=feeder.stdout, stdout=subprocess.DEVNULL, env=_env())
     assert feeder.stdout is not None
     feeder.stdout.close()
-    _, status, ru = os.wait4(red.pid, 0)
+    # the reducer's own high-water mark, sampled until it exits: its ``ru_maxrss`` would
+    # include this (larger) benchmark process's peak, which Linux carries across fork and exec
+    peak = 0.0
+    while red.poll() is None:
+        peak = max(peak, vm_hwm_mb(red.pid))
+        time.sleep(0.02)
     feeder.wait()
-    if status != 0:
-        raise RuntimeError(f"reducer exited with status {status}")
-    return ru.ru_maxrss / 1024, time.perf_counter() - t
+    if red.returncode != 0:
+        raise RuntimeError(f"reducer exited with status {red.returncode}")
+    return peak, time.perf_counter() - t
 
 
 def _cpu_s(pid: int) -> float:

@@ -1,6 +1,6 @@
 """The main job: a simulated mine site, end to end, as an admin sees it.
 
-``./dev demo`` brings up, on this machine, in ``./site/`` (override with ``--dir``):
+``./dev demo --loopback`` brings up, on this machine, in ``./site/`` (override with ``--dir``):
 
 1. a fleet of simulated miners on loopback (``minectl sim``: cgminer API on 4028, Antminer
    HTTP digest CGI, SSH), each with its own address in 127.60.0.0/16;
@@ -15,8 +15,9 @@
    SQLite with a report.
 
 It leaves the simulator and the poller running and prints how to look around, how to fault a
-miner and watch it show up, and how to tear it all down (``./dev demo --down``).
-The whole appliance in containers (dnsmasq, OpenVPN, metrics host) is the Molecule scenario.
+miner and watch it show up, and how to tear it all down (``./dev demo --loopback --down``).
+The whole appliance in containers (dnsmasq, OpenVPN, metrics host) is ``./dev demo`` without
+``--loopback`` (scripts/demo_containers.py).
 """
 
 from __future__ import annotations
@@ -281,13 +282,13 @@ Fault a miner and watch it show up at the next poll:
   minectl sim fault {spec.miners[1].ip} hot && sleep 20 && minectl status {spec.miners[1].ip}
   minectl sim clear {spec.miners[1].ip}
 Tear it all down:
-  ./dev demo --down
+  ./dev demo --loopback --down
 """)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="./dev demo", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="./dev demo --loopback", description=__doc__.split("\n\n")[0])
     ap.add_argument("--miners", type=int, default=200, help="how many simulated miners (default 200)")
     ap.add_argument("--base-ip", default=DEFAULT_BASE_IP, help=f"first miner's address (default {DEFAULT_BASE_IP})")
     ap.add_argument("--dir", default=str(ROOT / "site"), help="where the demo site lives (default ./site)")

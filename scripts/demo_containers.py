@@ -1,4 +1,4 @@
-"""``./dev demo --containers``: the whole appliance in containers, as an admin sees it.
+"""``./dev demo``: the whole appliance in containers, as an admin sees it.
 
 The same simulated site as the Molecule scenario ``molecule/default`` (docs/appliance.md),
 brought up by its own create (networks, three systemd containers, the test VPN server, 50
@@ -7,7 +7,7 @@ Then, through the tunnel with the admin's key, as an admin at home would:
 ``minectl summary`` and ``minectl status`` on the controller; the controller's event log
 shipped to the metrics host (MariaDB, InfluxDB); a reduction report written here.
 It leaves the site running and prints how to get a shell, fault a miner, and tear it down
-(``./dev demo --containers --down``).
+(``./dev demo --down``).
 """
 
 from __future__ import annotations
@@ -37,9 +37,7 @@ def molecule(stage: str) -> None:
     t = time.monotonic()
     rc = subprocess.run(["molecule", stage, "-s", "default"], cwd=ROOT, env=molecule_run.env()).returncode
     if rc != 0:
-        raise SystemExit(
-            f"demo: 'molecule {stage} -s default' failed (exit {rc}); tear down: ./dev demo --containers --down"
-        )
+        raise SystemExit(f"demo: 'molecule {stage} -s default' failed (exit {rc}); tear down: ./dev demo --down")
     print(f"   molecule {stage}: {time.monotonic() - t:.0f} s", flush=True)
 
 
@@ -176,13 +174,13 @@ Fault a miner and watch it show up (the poller runs every 10 s):
 Prove it all (the scenario's testinfra checks, against these containers):
   ./dev molecule-site --stages verify --keep
 Tear it all down (containers mapp-*, networks mapp-wan, mapp-lan):
-  ./dev demo --containers --down
+  ./dev demo --down
 """)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="./dev demo --containers", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="./dev demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("--down", action="store_true", help="remove the containers and networks")
     ap.add_argument("--converge", action="store_true", help="run site.yml again even if the site is up")
     ap.add_argument("--report", default=str(ROOT / "site-containers"), help="where the reduction report goes")

@@ -28,14 +28,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "show": ("minectl_py.admin.show_cli", "everything known about one miner, with its recent events", "see"),
     "summary": ("minectl_py.admin.summary_cli", "site totals on one screen", "see"),
     "map": ("minectl_py.admin.map_cli", "the racks as a coloured grid", "see"),
-    "alerts": ("minectl_py.rules.cli", "open and recent alerts", "see"),
+    "alerts": ("minectl_py.rules.alerts_cli", "open and recent alerts", "see"),
     # acting
     "reboot": ("minectl_py.admin.actions_cli", "reboot miners", "act"),
     "restart": ("minectl_py.admin.actions_cli", "restart the mining software", "act"),
     "pools": ("minectl_py.admin.actions_cli", "show, set or switch pools", "act"),
     "locate": ("minectl_py.admin.actions_cli", "turn the locate LED on or off", "act"),
     "exec": ("minectl_py.admin.actions_cli", "run a command on miners over SSH", "act"),
-    "silence": ("minectl_py.rules.cli", "pause rule actions for a selector", "act"),
+    "silence": ("minectl_py.rules.silence_cli", "pause rule actions for a selector", "act"),
     # running the site
     "poll": ("minectl_py.poller.cli", "poll miners for stats (service or --once)", "run"),
     "rules": ("minectl_py.rules.cli", "check or run the site watchdog rules", "run"),

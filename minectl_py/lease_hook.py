@@ -26,7 +26,7 @@ import sys
 import time
 
 from minectl_py import config, fastjson
-from minectl_py.state import project
+from minectl_py.state import project, values
 from minectl_py.state import sanitize as san
 
 TYPE_CHECKING = False
@@ -208,7 +208,7 @@ def lease_lines(miners: list[dict[str, object]]) -> list[str]:
 
 
 def _load_all(state_dir: str) -> list[dict[str, object]]:
-    root = os.path.join(state_dir, project.MINERS)
+    root = os.path.join(state_dir, values.MINERS)
     out = []
     try:
         names = sorted(os.listdir(root))
@@ -218,7 +218,7 @@ def _load_all(state_dir: str) -> list[dict[str, object]]:
         if name[0] == ".":  # writers' scratch: a folder being made, a shadow (docs/state.md)
             continue
         try:
-            with open(os.path.join(root, name, project.MINER_JSON), "rb") as f:
+            with open(os.path.join(root, name, values.MINER_JSON), "rb") as f:
                 vals = fastjson.loads(f.read())
         except (OSError, ValueError, UnicodeDecodeError) as e:
             print(f"minectl-lease-hook init: skipping {name}: {e}", file=sys.stderr)

@@ -27,7 +27,7 @@ from typing import Any
 from minectl_py import fastjson
 from minectl_py.events.reader import EventReader, ReadStats
 from minectl_py.events.segments import log_set
-from minectl_py.state import compare, project
+from minectl_py.state import compare, project, values
 
 #: os functions that change a file or a directory: a crash may fall before any of them.
 MUTATORS = ("write", "pwrite", "rename", "link", "unlink", "symlink", "mkdir", "rmdir", "ftruncate", "fdatasync")
@@ -92,7 +92,7 @@ def _render_ok(d: Path, vals: dict[str, Any]) -> list[str]:
         problems.append(f"{d.name}: value files {sorted(names ^ set(vals))} disagree with miner.json")
     for k in names & set(vals):
         data = (d / k).read_bytes()
-        if data != (project.render(k, vals[k]) + "\n").encode("utf-8", "replace"):
+        if data != (values.render(k, vals[k]) + "\n").encode("utf-8", "replace"):
             problems.append(f"{d.name}/{k}: {data[:40]!r} is not miner.json's value")
     return problems
 

@@ -11,6 +11,7 @@ from minectl_py import config
 from minectl_py.admin import fleet, perms
 from minectl_py.admin.select import Selection, SelectorError, from_args
 from minectl_py.admin.where import WhereError
+from minectl_py.cliargs import parser as parser  # the admin commands' parser
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_NOMATCH, EXIT_PERM = 0, 1, 2, 3, 4
 
@@ -20,12 +21,6 @@ class Exit(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def parser(prog: str, description: str, epilog: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(
-        prog=prog, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
 
 
 def add_colour(p: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from minectl_py import config
+from minectl_py.cliargs import parser
 from minectl_py.inventory.csvfile import Inventory, Row, parse
 
 EPILOG = """The CSV (a header row, then one miner per row; other columns are ignored):
@@ -28,12 +29,7 @@ exit codes: 0 ok, 2 the CSV or an option is invalid (nothing changed), 4 permiss
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog=prog,
-        description="The site inventory: validate the CSV, write dnsmasq reservations, record locations.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    ap = parser(prog, "The site inventory: validate the CSV, write dnsmasq reservations, record locations.", EPILOG)
     sub = ap.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
     p = sub.add_parser("check", help="validate the CSV")
     p.add_argument("csv")
@@ -101,7 +97,7 @@ def _check(a: argparse.Namespace) -> int:
 def changes(state_dir: str, rows: list[Row], source: str) -> list[dict[str, Any]]:
     """The ``inventory`` event fields that bring the state directory's locations in line with
     ``rows``: a ``set`` per new or changed row, a ``remove`` per miner no longer listed."""
-    from minectl_py.state import project
+    from minectl_py.state import values
     from minectl_py.state.read import load_all
 
     current = {m["mac"]: m for m in load_all(state_dir) if isinstance(m.get("mac"), str)}
@@ -111,11 +107,11 @@ def changes(state_dir: str, rows: list[Row], source: str) -> list[dict[str, Any]
         listed.add(r.mac)
         fields = {"action": "set", **{k: v for k, v in r.fields().items() if v is not None}, "source": source}
         cur = current.get(r.mac, {})
-        new = project.reduce(cur, {"cmd": "inventory", "created_at_ms": "0", **fields}, r.mac) or {}
-        if any(cur.get(k) != new.get(k) for k in (*project.INVENTORY_FIELDS, "state")):
+        new = values.reduce(cur, {"cmd": "inventory", "created_at_ms": "0", **fields}, r.mac) or {}
+        if any(cur.get(k) != new.get(k) for k in (*values.INVENTORY_FIELDS, "state")):
             out.append(fields)
     for mac, m in sorted(current.items()):
-        if mac not in listed and any(k in m for k in project.INVENTORY_FIELDS):
+        if mac not in listed and any(k in m for k in values.INVENTORY_FIELDS):
             out.append({"action": "remove", "mac": mac, "source": source})
     return out
 

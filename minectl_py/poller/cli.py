@@ -12,6 +12,7 @@ import sys
 from typing import Any, ClassVar
 
 from minectl_py import config
+from minectl_py.cliargs import parser
 
 EPILOG = """\
 examples:
@@ -32,11 +33,8 @@ exit codes: 0 every poll ok, 1 some failed, 2 usage error, 3 no targets, 130 int
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog=prog,
-        description="Poll miners over the cgminer-family API (TCP 4028) into the event log and state directory.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ap = parser(
+        prog, "Poll miners over the cgminer-family API (TCP 4028) into the event log and state directory.", EPILOG
     )
     ap.add_argument("--once", action="store_true", help="one pass, then exit")
     ap.add_argument("--json", action="store_true", help="with --once: every result as JSON on stdout")

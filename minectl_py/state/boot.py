@@ -34,6 +34,19 @@ from typing import Any
 from minectl_py.events.reader import classify, record_time_ms
 from minectl_py.state import project
 from minectl_py.state.compare import diff, snapshot
+from minectl_py.state.files import read_link
+from minectl_py.state.values import (
+    BY_IP,
+    BY_NAME,
+    MINER_JSON,
+    MINERS,
+    PROJECTED,
+    encode_json,
+    encode_value,
+    link_ip,
+    link_name,
+    reduce,
+)
 
 #: How far back from the newest record the cheap check looks (ms).
 WINDOW_MS = 10 * 60 * 1000
@@ -161,7 +174,7 @@ def problems(
     for mac, rec in sorted(last.items()):
         cur = values.get(mac, {})
         try:
-            new = project.reduce(cur, rec, mac)
+            new = reduce(cur, rec, mac)
         except (ValueError, TypeError):
             continue
         rid = rec.get("id", "?")
@@ -177,14 +190,14 @@ def problems(
             keys = sorted(k for k in set(new) | set(cur) if new.get(k) != cur.get(k))
             out.append(f"{mac}: miner.json does not hold record {rid} ({', '.join(keys[:6])})")
             continue
-        want = {k: project._encode(k, v) for k, v in cur.items()}
-        want[project.MINER_JSON] = project._encode_json(cur)
+        want = {k: encode_value(k, v) for k, v in cur.items()}
+        want[MINER_JSON] = encode_json(cur)
         for k in sorted(set(want) | set(have)):
             if want.get(k) != have.get(k):
                 what = "missing" if k not in have else "extra" if k not in want else "differs from miner.json"
                 out.append(f"{mac}: {k} {what}")
-        target = f"../{project.MINERS}/{mac}"
-        for sub, name in ((project.BY_IP, project.link_ip(cur)), (project.BY_NAME, project.link_name(cur))):
+        target = f"../{MINERS}/{mac}"
+        for sub, name in ((BY_IP, link_ip(cur)), (BY_NAME, link_name(cur))):
             if name and links.get(f"{sub}/{name}") is None:
                 out.append(f"{mac}: no {sub}/{name} link (want {target})")
     return out
@@ -193,10 +206,10 @@ def problems(
 def check(state_dir: str, records: list[dict[str, Any]]) -> tuple[list[str], int]:
     """Run :func:`problems` on the directory (under the caller's lock). Returns (problems,
     miners checked)."""
-    site = project._site(state_dir)
+    site = project.site_for(state_dir)
     last: dict[str, dict[str, Any]] = {}
     for rec in records:
-        if rec.get("cmd") in project.PROJECTED:
+        if rec.get("cmd") in PROJECTED:
             mac = project.miner_of(site, rec)
             if mac:
                 last[mac] = rec
@@ -204,16 +217,16 @@ def check(state_dir: str, records: list[dict[str, Any]]) -> tuple[list[str], int
     for mac in last:
         d = os.path.join(site.miners, mac)
         files[mac] = _files(d)
-        vals = values[mac] = project._load(site, mac)
-        for sub, name in ((project.BY_IP, project.link_ip(vals)), (project.BY_NAME, project.link_name(vals))):
+        vals = values[mac] = project.load_values(site, mac)
+        for sub, name in ((BY_IP, link_ip(vals)), (BY_NAME, link_name(vals))):
             if name and "/" not in name:
-                links[f"{sub}/{name}"] = project._readlink(os.path.join(site.root, sub, name))
+                links[f"{sub}/{name}"] = read_link(os.path.join(site.root, sub, name))
     return problems(last, values, files, links), len(last)
 
 
 # ------------------------------------------------------------------------------- repair
 #: The parts of a state directory a rebuild replaces (one exchange each).
-PARTS = (project.MINERS, project.BY_IP, project.BY_NAME)
+PARTS = (MINERS, BY_IP, BY_NAME)
 _SCRATCH = ".rebuild-"
 
 
@@ -287,14 +300,14 @@ def repair(
         out.problems.append(f"{state_dir}: no state directory, but the log has records")
         if not dry_run:
             os.makedirs(state_dir, mode=0o750)
-            with project._Locked(state_dir):
+            with project.StateLock(state_dir):
                 out.rebuild, out.rebuilt = replace_with_rebuild(state_dir, paths), True
         return out
     if not dry_run:
         _clear_leftovers(state_dir)
         out.journal = project.recover(state_dir)
-    site = project._site(state_dir)
-    with project._Locked(site.root):
+    site = project.site_for(state_dir)
+    with project.StateLock(site.root):
         if full and not dry_run:  # one replay: compared, then swapped in if different
             tmp, res = _rebuild_scratch(state_dir, paths)
             out.problems = diff(snapshot(state_dir), snapshot(tmp))

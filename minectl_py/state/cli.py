@@ -10,6 +10,7 @@ import tempfile
 from typing import Any
 
 from minectl_py import config
+from minectl_py.cliargs import parser
 
 EPILOG = """examples:
   minectl state ls                                  every miner, one line each
@@ -30,12 +31,7 @@ records with --strict; repair --check: behind), 2 usage or input error, 3 no suc
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog=prog,
-        description="The per-miner state directory (docs/state.md): a projection of the event log.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    ap = parser(prog, "The per-miner state directory (docs/state.md): a projection of the event log.", EPILOG)
     ap.add_argument("--state-dir", help="state directory (default $MINECTL_STATE_DIR or %(default)s)")
     sub = ap.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
     p = sub.add_parser("ls", help="every miner, one line each")
@@ -118,7 +114,7 @@ def _show(a: argparse.Namespace) -> int:
         print(json.dumps(m, sort_keys=True))
         return 0
     w = max(len(k) for k in m)
-    from minectl_py.state.project import render
+    from minectl_py.state.values import render
 
     for k in sorted(m):
         print(f"{k.ljust(w)}  {render(k, m[k])}")
@@ -129,14 +125,14 @@ def rebuild(paths: list[str] | None, into: str, strict: bool = False) -> dict[st
     """Replay events into ``into`` (created; must be empty). Returns counts."""
     from minectl_py.events.reader import EventReader, ReadStats, expand_paths
     from minectl_py.events.segments import log_set
-    from minectl_py.state import project
+    from minectl_py.state import project, values
 
     files = expand_paths(paths, default=log_set)
     if os.path.isdir(into) and os.listdir(into):
         raise ValueError(f"{into} is not empty: rebuild into a new directory")
     os.makedirs(into, exist_ok=True)
     stats = ReadStats()
-    reader = EventReader(files, strict=strict, types=project.PROJECTED, stats=stats)
+    reader = EventReader(files, strict=strict, types=values.PROJECTED, stats=stats)
     project.forget_cache(into)
     applied = project.apply_many(into, reader)
     return {

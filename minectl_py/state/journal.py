@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 
 from minectl_py import fastjson
+from minectl_py.state.values import BY_IP, BY_NAME, MINER_JSON, encode_json, encode_value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -114,8 +115,6 @@ def _safe(name: object) -> bool:
 
 
 def _undo(site: Any, entries: list[dict[str, Any]]) -> None:
-    from minectl_py.state import project as p
-
     seen: set[str] = set()
     for e in entries:
         if "m" in e and _safe(e["m"]):
@@ -124,7 +123,7 @@ def _undo(site: Any, entries: list[dict[str, Any]]) -> None:
                 continue
             seen.add(key)
             _restore_miner(site, e["m"], e.get("v"))
-        elif "l" in e and e["l"] in (p.BY_IP, p.BY_NAME) and _safe(e.get("n")):
+        elif "l" in e and e["l"] in (BY_IP, BY_NAME) and _safe(e.get("n")):
             key = f"{e['l']}/{e['n']}"
             if key in seen:
                 continue
@@ -147,12 +146,12 @@ def _restore_miner(site: Any, mac: str, vals: object) -> None:
         return
     os.makedirs(d, mode=0o755, exist_ok=True)
     for k, v in vals.items():
-        if _safe(k) and not k.startswith(".") and k != p.MINER_JSON:
-            p._write(d, k, (p.render(k, v) + "\n").encode("utf-8", "replace"))
+        if _safe(k) and not k.startswith(".") and k != MINER_JSON:
+            p.write_file(d, k, encode_value(k, v))
     for e in os.scandir(d):
-        if not e.name.startswith(".") and e.name != p.MINER_JSON and e.name not in vals:
+        if not e.name.startswith(".") and e.name != MINER_JSON and e.name not in vals:
             os.unlink(e.path)
-    p._write(d, p.MINER_JSON, fastjson.dumps(vals, sort_keys=True) + b"\n")
+    p.write_file(d, MINER_JSON, encode_json(vals))
 
 
 def _restore_link(d: str, name: str, target: object) -> None:
@@ -248,13 +247,7 @@ def recover(site: Any, journal: Journal) -> dict[str, int]:
     redo = _logged(head) if head else []
     # Redo under the same journal: a crash now is recovered the same way next time.
     journal.keys = {f"m/{e['m']}" for e in entries if "m" in e} | {f"{e['l']}/{e['n']}" for e in entries if "l" in e}
-    prev = p._journal
-    p._journal = journal
-    try:
-        for rec in redo:
-            p._apply_locked(site, rec)
-    finally:
-        p._journal = prev
+    p.apply_journalled(site, journal, redo)
     undone = sum(1 for e in entries if "m" in e or "l" in e)
     journal.done()
     return {"undone": undone, "redone": len(redo)}

@@ -14,7 +14,7 @@ from typing import Any
 
 from minectl_py import fastjson
 from minectl_py.state import sanitize as san
-from minectl_py.state.project import BY_IP, BY_NAME, MINER_JSON, MINERS
+from minectl_py.state.values import BY_IP, BY_NAME, MINER_JSON, MINERS
 
 
 def _from_files(d: str, mac: str) -> dict[str, Any]:

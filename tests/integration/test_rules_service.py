@@ -23,7 +23,7 @@ import pytest
 from minectl_py.events import model
 from minectl_py.events.reader import EventReader
 from minectl_py.rules import ruleset
-from minectl_py.rules.cli import load_alerts
+from minectl_py.rules.alerts_cli import load_alerts
 from minectl_py.rules.notify import Notifier
 from minectl_py.rules.service import Service
 from tests import rules_hook

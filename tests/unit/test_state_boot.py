@@ -194,7 +194,7 @@ def test_a_writer_waiting_during_the_repair_writes_into_the_rebuilt_directory(tm
     _power_cut(live, disk)
     mac = mac_of(4321)
     t_ms = int(json.loads(log.read_bytes().rsplit(b"\x1e", 1)[1])["created_at_ms"]) + 1000
-    held = project._Locked(str(live)).__enter__()  # what repair holds while it checks
+    held = project.StateLock(str(live)).__enter__()  # what repair holds while it checks
     lock_ino = os.fstat(held.fd).st_ino
 
     def writer() -> None:

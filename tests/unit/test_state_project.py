@@ -11,7 +11,7 @@ import pytest
 
 from minectl_py import fastjson
 from minectl_py.events import record
-from minectl_py.state import project, read, sanitize
+from minectl_py.state import project, read, sanitize, values
 from tests.statefakes import lease, mac_of, poll, poll_fail
 
 T0 = 1_790_000_000_000
@@ -42,7 +42,7 @@ def test_lease_add_writes_files_json_and_links(tmp_path):
     assert f["lease_expires"] == f"{T0 // 1000 + 3600}\n"
     js = json.loads(f["miner.json"])
     # every one-value file is in miner.json, rendered the same
-    assert {k: project.render(k, v) + "\n" for k, v in js.items()} == {k: v for k, v in f.items() if k != "miner.json"}
+    assert {k: values.render(k, v) + "\n" for k, v in js.items()} == {k: v for k, v in f.items() if k != "miner.json"}
     assert os.readlink(tmp_path / "by-ip" / "10.77.0.10") == f"../miners/{MAC}"
     assert os.readlink(tmp_path / "by-name" / "s9-0001") == f"../miners/{MAC}"
     assert read.load_one(str(tmp_path), "10.77.0.10")["hostname"] == "s9-0001"

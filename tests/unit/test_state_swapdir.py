@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from minectl_py.state import compare, project, read
+from minectl_py.state import compare, files, project, read, values
 from tests.statefakes import lease, mac_of, poll, poll_fail
 
 T0 = 1_790_000_000_000
@@ -60,7 +60,7 @@ def _consistent(d: Path) -> None:
     """Every one-value file says what miner.json says, and no file is missing or extra."""
     js = json.loads((d / "miner.json").read_text())
     got = {p.name: p.read_text() for p in d.iterdir() if not p.name.startswith(".") and p.name != "miner.json"}
-    assert got == {k: project.render(k, v) + "\n" for k, v in js.items()}
+    assert got == {k: values.render(k, v) + "\n" for k, v in js.items()}
 
 
 def test_swap_updates_equal_file_by_file_updates(tmp_path):
@@ -247,17 +247,17 @@ def test_miner_folders_are_spread_by_the_allocator(tmp_path):
     writer goes on without it."""
     probe = tmp_path / "probe"
     probe.mkdir()
-    if not project.spread_folders(str(probe)):
+    if not files.spread_folders(str(probe)):
         pytest.skip("this filesystem does not take FS_TOPDIR_FL")
     project.apply(str(tmp_path / "st"), lease("add", mac_of(1), _ip(1), T0, "m1"))
     import fcntl
 
     fd = os.open(tmp_path / "st" / "miners", os.O_RDONLY)
     try:
-        flags = int.from_bytes(fcntl.ioctl(fd, project._GETFLAGS, bytes(4)), "little")
+        flags = int.from_bytes(fcntl.ioctl(fd, files.GETFLAGS, bytes(4)), "little")
     finally:
         os.close(fd)
-    assert flags & project.TOPDIR_FL
-    assert project.spread_folders(str(tmp_path / "missing")) is False
+    assert flags & files.TOPDIR_FL
+    assert files.spread_folders(str(tmp_path / "missing")) is False
     (tmp_path / "file").write_text("x")
-    assert project.spread_folders(str(tmp_path / "file")) is False
+    assert files.spread_folders(str(tmp_path / "file")) is False

@@ -15,7 +15,7 @@ from typing import Any
 from minectl_py.events.record import make
 from minectl_py.sim import FleetThread
 from tests import admin_site
-from tests.simfleet import start_fleet
+from tests.simfleet import lease_record, start_fleet
 
 BLOCK = "127.74"
 
@@ -37,9 +37,7 @@ def records_for(fleet: FleetThread, racks: int = 1) -> list[dict[str, Any]]:
     ips = fleet.addresses
     shows = {ip: fleet.show(ip) for ip in ips}
     for ip in ips:
-        s = shows[ip]
-        lease = {"action": "add", "mac": s["mac"], "ip": ip, "hostname": s["hostname"], "expires": 2_000_000_000}
-        recs.append(make("lease", "test-controller", lease))
+        recs.append(lease_record(ip, shows[ip]))
     for res in asyncio.run(_poll_all(ips)):
         mac = shows[res.ip]["mac"]
         if res.ok:

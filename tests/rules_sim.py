@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from minectl_py.events.reader import EventReader
-from minectl_py.events.record import make
 from minectl_py.events.writer import EventWriter
 from minectl_py.sim import FleetThread
 from tests import admin_site
 from tests.conftest import run_minectl
+from tests.simfleet import lease_record
 from tests.simfleet import start_fleet as _start_fleet
 
 try:  # the state projection (lease hook / poller write the state directory through it)
@@ -44,14 +44,7 @@ class SimSite:
             "MINECTL_NODENAME": "test-controller",
         }
         self.show = {ip: fleet.show(ip) for ip in fleet.addresses}
-        leases = [
-            make(
-                "lease",
-                "test-controller",
-                {"action": "add", "mac": s["mac"], "ip": ip, "hostname": s["hostname"], "expires": 2_000_000_000},
-            )
-            for ip, s in self.show.items()
-        ]
+        leases = [lease_record(ip, s) for ip, s in self.show.items()]
         with EventWriter(str(self.events)) as w:
             w.append_many(leases)
         self._project(leases)

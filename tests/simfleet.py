@@ -9,7 +9,9 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
+from minectl_py.events.record import make
 from minectl_py.sim import FleetError, FleetSpec, FleetThread, MinerSpec, finish, run_fleet_in_thread
 
 
@@ -63,3 +65,10 @@ def wait_for(cond: Callable[[], object], timeout: float = 10.0, step: float = 0.
             return True
         time.sleep(step)
     return bool(cond())
+
+
+def lease_record(ip: str, show: dict[str, Any]) -> dict[str, Any]:
+    """The lease record the DHCP hook writes for a simulated miner (``show``: the fleet's
+    :meth:`~minectl_py.sim.FleetThread.show` of it), on node ``test-controller``."""
+    fields = {"action": "add", "mac": show["mac"], "ip": ip, "hostname": show["hostname"], "expires": 2_000_000_000}
+    return make("lease", "test-controller", fields)

@@ -25,6 +25,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -262,14 +263,21 @@ class EventReader:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for path in self.paths:
-            name = "<stdin>" if path == "-" else path
-            self.stats.sources.append(name)
-            stream = open_binary(path)
-            try:
+            with self._source(path, open_binary) as (stream, name):
                 yield from self.read_stream(stream, name)
-            finally:
-                if path != "-":
-                    stream.close()
+
+    @contextmanager
+    def _source(self, path: str, opener: Callable[[str], Any]) -> Iterator[tuple[Any, str]]:
+        """``(stream, name)`` of one path (``-``: stdin), counted in the stats; the stream is
+        closed after (stdin is not)."""
+        name = "<stdin>" if path == "-" else path
+        self.stats.sources.append(name)
+        stream = opener(path)
+        try:
+            yield stream, name
+        finally:
+            if path != "-":
+                stream.close()
 
     def read_stream(self, stream: Any, name: str, first_line: int = 1) -> Iterator[dict[str, Any]]:
         stats = self.stats
@@ -351,15 +359,17 @@ class EventReader:
     def _wanted(self, rec: dict[str, Any]) -> bool:
         if self.types is not None and rec.get("cmd") not in self.types:
             return False
-        if self.since_ms is not None or self.until_ms is not None:
-            t = record_time_ms(rec)
-            if t is None:
-                return False
-            if self.since_ms is not None and t < self.since_ms:
-                return False
-            if self.until_ms is not None and t >= self.until_ms:
-                return False
+        if (self.since_ms is not None or self.until_ms is not None) and not self._in_window(record_time_ms(rec)):
+            return False
         return self.where is None or self.where(rec)
+
+    def _in_window(self, t: int | None) -> bool:
+        """Is a record of time ``t`` (epoch ms; None: no time) inside ``since_ms``/``until_ms``?"""
+        if t is None:
+            return False
+        if self.since_ms is not None and t < self.since_ms:
+            return False
+        return self.until_ms is None or t < self.until_ms
 
 
 #: Lines that may continue a pretty-printed record: indented, or the closing bracket.

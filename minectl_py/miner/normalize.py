@@ -215,6 +215,28 @@ def _antminer(r: dict[str, Any]) -> MinerData:
     return _finish(d)
 
 
+#: a device status that makes a board failed (cgminer's own words; the others say only Dead)
+_CGMINER_DEAD = ("Dead", "Sick", "NoStart")
+
+
+def _mhs_board(
+    i: int,
+    dev: dict[str, Any],
+    *,
+    temp_board: float | None = None,
+    temp_chip: float | None = None,
+    chips: int | None = None,
+    failed: bool = False,
+    dead: tuple[str, ...] = ("Dead",),
+) -> BoardData:
+    """Board ``i`` from a cgminer-family ``devs`` item (``MHS 5s``): failed when it hashes
+    nothing, its Status is one of ``dead``, or the caller says so (``failed``)."""
+    rate = _ths(dev.get("MHS 5s"), 1e6)
+    bad = failed or not rate or clean(dev.get("Status")) in dead
+    status = "failed" if bad else "ok"
+    return BoardData(i, rate, temp_board=temp_board, temp_chip=temp_chip, chips=chips, status=status)
+
+
 def _mhs_family(r: dict[str, Any], make: str, model: str, fw: str) -> MinerData:
     summ = _first(r.get("summary"), "SUMMARY")
     d = MinerData(make=make, model=model, firmware=fw)
@@ -246,17 +268,8 @@ def _btminer(r: dict[str, Any]) -> MinerData:
     d.fans = [f for f in (integer(summ.get("Fan Speed In")), integer(summ.get("Fan Speed Out"))) if f is not None]
     for i, dev in enumerate(_items(r.get("devs"), "DEVS")):
         chips = integer(dev.get("Effective Chips"))
-        rate = _ths(dev.get("MHS 5s"), 1e6)
-        d.boards.append(
-            BoardData(
-                index=i,
-                hashrate_ths=rate,
-                temp_board=num(dev.get("Temperature")),
-                temp_chip=num(dev.get("Chip Temp Max", dev.get("Chip Temp Avg"))),
-                chips=chips,
-                status="failed" if not chips or not rate or clean(dev.get("Status")) == "Dead" else "ok",
-            )
-        )
+        board, chip = num(dev.get("Temperature")), num(dev.get("Chip Temp Max", dev.get("Chip Temp Avg")))
+        d.boards.append(_mhs_board(i, dev, temp_board=board, temp_chip=chip, chips=chips, failed=not chips))
     codes = r.get("get_error_code")
     if isinstance(codes, dict) and isinstance(codes.get("Msg"), dict):
         for c in codes["Msg"].get("error_code") or []:
@@ -278,16 +291,8 @@ def _bosminer(r: dict[str, Any]) -> MinerData:
     temps = _items(r.get("temps"), "TEMPS")
     for i, dev in enumerate(_items(r.get("devs"), "DEVS")):
         t = temps[i] if i < len(temps) else {}
-        rate = _ths(dev.get("MHS 5s"), 1e6)
-        d.boards.append(
-            BoardData(
-                index=i,
-                hashrate_ths=rate,
-                temp_board=_max_temp(t.get("Board")),
-                temp_chip=_max_temp(t.get("Chip", dev.get("Temperature"))),
-                status="failed" if not rate or clean(dev.get("Status")) == "Dead" else "ok",
-            )
-        )
+        chip = _max_temp(t.get("Chip", dev.get("Temperature")))
+        d.boards.append(_mhs_board(i, dev, temp_board=_max_temp(t.get("Board")), temp_chip=chip))
     d.fans = [integer(f.get("RPM")) or 0 for f in _items(r.get("fans"), "FANS")]
     return _finish(d)
 
@@ -298,15 +303,7 @@ def _cgminer(r: dict[str, Any]) -> MinerData:
     model = clean(det.get("Model"), 80) or clean(det.get("Name"), 40) or "cgminer"
     d = _mhs_family(r, "cgminer", model, f"cgminer {clean(ver.get('CGMiner'), 40)}".strip())
     for i, dev in enumerate(_items(r.get("devs"), "DEVS")):
-        rate = _ths(dev.get("MHS 5s"), 1e6)
-        d.boards.append(
-            BoardData(
-                index=i,
-                hashrate_ths=rate,
-                temp_chip=_max_temp(dev.get("Temperature")),
-                status="failed" if not rate or clean(dev.get("Status")) in ("Dead", "Sick", "NoStart") else "ok",
-            )
-        )
+        d.boards.append(_mhs_board(i, dev, temp_chip=_max_temp(dev.get("Temperature")), dead=_CGMINER_DEAD))
     return _finish(d)
 
 

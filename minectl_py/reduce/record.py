@@ -22,44 +22,22 @@ Num = float | None
 Time = str | Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)] | None
 
 
-class Miner(msgspec.Struct, gc=False):
+class PollMiner(msgspec.Struct, gc=False):
+    """The poll's miner fields the hashrate reduction reads."""
+
     mac: Str = None
     model: Str = None
     hashrate_ths: Num = None
     nominal_ths: Num = None
+    rack: Str = None
+
+
+class Miner(PollMiner, gc=False):
+    """...and those the other reductions read too."""
+
     temp_max: Num = None
     fans: list[float] | None = None
     uptime_s: Num = None
-    rack: Str = None
-
-
-class Rec(msgspec.Struct, gc=False):
-    created_at_ms: Time = None
-    cmd: Str = None
-    id: Str = None
-    mac: Str = None
-    ip: Str = None
-    miner: Miner | None = None
-    rack: Str = None
-    name: Str = None
-    hostname: Str = None
-    action: Str = None
-    reason: Str = None
-    detail: Str = None
-    user: Str = None
-    target: Str = None
-    result: Str = None
-    rule: Str = None
-    state: Str = None
-    severity: Str = None
-
-
-class PollMiner(msgspec.Struct, gc=False):
-    mac: Str = None
-    model: Str = None
-    hashrate_ths: Num = None
-    nominal_ths: Num = None
-    rack: Str = None
 
 
 class HashRec(msgspec.Struct, gc=False):
@@ -75,6 +53,22 @@ class HashRec(msgspec.Struct, gc=False):
     name: Str = None
     hostname: Str = None
     action: Str = None
+
+
+class Rec(HashRec, gc=False):
+    """Every field some reduction reads: :class:`HashRec`'s (``miner`` with all of
+    :class:`Miner`) and the rest."""
+
+    miner: Miner | None = None
+    id: Str = None
+    reason: Str = None
+    detail: Str = None
+    user: Str = None
+    target: Str = None
+    result: Str = None
+    rule: Str = None
+    state: Str = None
+    severity: Str = None
 
 
 decoder = msgspec.json.Decoder(Rec)

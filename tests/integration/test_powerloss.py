@@ -21,10 +21,10 @@ import pytest
 from minectl_py import hook_launcher
 from minectl_py.events import record
 from minectl_py.events.writer import EventWriter
-from minectl_py.sim import FleetError, FleetSpec, MinerSpec, finish, run_fleet_in_thread
 from minectl_py.state import project
 from tests.conftest import ROOT
 from tests.powerloss import Tmpfs, check_site, journal_pending, read_log
+from tests.simfleet import start_fleet
 
 pytestmark = pytest.mark.integration
 
@@ -99,19 +99,10 @@ def test_kill_the_lease_hook_at_random(tmp_path):
 
 
 def _fleet(n: int):
-    last: Exception | None = None
+    """``n`` miners of every kind, each seventh answering garbage, on a free 127.76.<100-199>.0/24."""
     kinds = ["s19", "s9", "btminer", "bosminer", "cgminer"]
-    for _ in range(20):
-        third = random.randrange(100, 200)
-        miners = [MinerSpec(ip=f"127.76.{third}.{i + 1}", personality=kinds[i % len(kinds)]) for i in range(n)]
-        for m in miners[::7]:
-            m.faults = {"garbage": {}}
-        spec = FleetSpec(miners=miners, seed=third, http_port=None, ssh_port=None)
-        try:
-            return run_fleet_in_thread(finish(spec))
-        except (FleetError, OSError) as e:
-            last = e
-    raise RuntimeError(f"no simulated fleet: {last}")
+    personalities = [kinds[i % len(kinds)] + (":garbage" if i % 7 == 0 else "") for i in range(n)]
+    return start_fleet(personalities, block="127.76", thirds=(100, 200), restart_seconds=3.0, reboot_seconds=10.0)
 
 
 @pytest.fixture

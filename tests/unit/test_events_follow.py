@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from minectl_py.events import record
@@ -97,6 +98,22 @@ def test_concurrent_writers_rotation_and_a_follower(tmp_path):
     assert got == batch
 
 
+def _appending(path: Path, steps: list[bytes]) -> Callable[[], bool]:
+    """A follower's ``stop``: each call appends the next of ``steps`` to ``path`` and says
+    go on; once every step is written, stop."""
+    left = iter(steps)
+
+    def stop() -> bool:
+        step = next(left, None)
+        if step is None:
+            return True
+        with open(path, "ab") as f:
+            f.write(step)
+        return False
+
+    return stop
+
+
 def test_partial_last_line_is_held_while_following(tmp_path):
     live = tmp_path / "events.log"
     rec = record.make("time", "n", {"ip": "10.0.0.1"})
@@ -106,17 +123,7 @@ def test_partial_last_line_is_held_while_following(tmp_path):
     fol = Follower(str(live), stats=stats, poll_s=0.01)
     it = iter(fol)
     out: list[dict] = []
-    steps = iter([enc[:20], enc[20:], b""])
-
-    def feed() -> bool:
-        step = next(steps, None)
-        if step is None:
-            return True
-        with open(live, "ab") as f:
-            f.write(step)
-        return False
-
-    fol.stop = feed
+    fol.stop = _appending(live, [enc[:20], enc[20:], b""])
     out = list(it)
     assert out == [rec] and stats.bad == 0
 
@@ -208,17 +215,8 @@ def test_follow_from_now_starting_inside_a_line_skips_it_and_counts_lines(tmp_pa
     old = record.make("time", "n", {"old": True})
     live.write_bytes(record.encode(old) * 3 + b'\x1e{"created_at_ms":"1')  # a writer mid-record
     new = record.make("time", "n", {"new": True})
-    steps = iter([b'2","x":1}\n', b"garbage\n" + record.encode(new)])
+    stop = _appending(live, [b'2","x":1}\n', b"garbage\n" + record.encode(new)])
     stats = ReadStats()
-
-    def stop() -> bool:
-        step = next(steps, None)
-        if step is None:
-            return True
-        with open(live, "ab") as f:
-            f.write(step)
-        return False
-
     got = list(follow(str(live), stop=stop, poll_s=0.01, stats=stats))
     assert got == [new]
     assert [(b.line, b.reason) for b in stats.samples] == [(5, "not JSON")]

@@ -60,12 +60,27 @@ def rec_line(rec: dict, form: str) -> bytes:
     }[form]
 
 
+#: hostile lines that do not depend on the records around them
+FIXED = {
+    "not_json": b"20180704T000000-0700\tmainstream\t{not json\n",
+    "garbage": b"garbage\x01\n",
+    "pretty_fluentd_open": b"20180704T000000-0700\tmainstream\t{\n",
+    "blank": b"\n",
+    "spaces": b"  \t \r\n",
+    "array": b"[1,2]\n",
+    "nan": b'{"cmd":"poll","created_at_ms":"1","x":NaN}\n',
+    "surrogate": b'{"cmd":"poll","created_at_ms":"1","x":"\\ud800"}\n',
+    "dup_key": b'{"cmd":"poll","created_at_ms":"1","cmd":"lease","mac":"00:11:22:33:44:55"}\n',
+    "escaped_key": b'{"c\\u006dd":"poll","created_at_ms":"2","miner":{"hashrate_ths":1}}\n',
+    "big_int": b'{"cmd":"poll","created_at_ms":123456789012345678901234567890}\n',
+    "deep": b'{"cmd":"poll","x":' + b"[" * 3000 + b"]" * 3000 + b"}\n",
+}
+
+
 def hostile(kind: str, i: int) -> bytes:
-    rec = D.poll(D.T0 + i * 1000, D.MACS[i % len(D.MACS)], 10.0 + i)
-    if kind == "not_json":
-        return b"20180704T000000-0700\tmainstream\t{not json\n"
-    if kind == "garbage":
-        return b"garbage\x01\n"
+    rec = D.poll(D.T0 + i * 1000, D.MACS[i % len(D.MACS)], 10.0 + i)  # for every kind: ids run on as before
+    if kind in FIXED:
+        return FIXED[kind]
     if kind == "bad_utf8_skipped":  # in a field no reduction reads: msgspec would skip it
         return json.dumps(rec).encode()[:-1] + b',"junk":"\xff\xfe"}\n'
     if kind == "wrong_type":
@@ -78,28 +93,8 @@ def hostile(kind: str, i: int) -> bytes:
         return b"\x1e" + json.dumps(rec).encode() + b"\x1e" + json.dumps(D.poll_fail(D.T0, D.MACS[0])).encode() + b"\n"
     if kind == "pretty":
         return b"\x1e" + json.dumps(rec, indent=2).encode() + b"\n"
-    if kind == "pretty_fluentd_open":
-        return b"20180704T000000-0700\tmainstream\t{\n"
-    if kind == "blank":
-        return b"\n"
-    if kind == "spaces":
-        return b"  \t \r\n"
-    if kind == "array":
-        return b"[1,2]\n"
     if kind == "one_tab":
         return b"a\t" + json.dumps(rec).encode() + b"\n"
-    if kind == "nan":
-        return b'{"cmd":"poll","created_at_ms":"1","x":NaN}\n'
-    if kind == "surrogate":
-        return b'{"cmd":"poll","created_at_ms":"1","x":"\\ud800"}\n'
-    if kind == "dup_key":
-        return b'{"cmd":"poll","created_at_ms":"1","cmd":"lease","mac":"00:11:22:33:44:55"}\n'
-    if kind == "escaped_key":
-        return b'{"c\\u006dd":"poll","created_at_ms":"2","miner":{"hashrate_ths":1}}\n'
-    if kind == "big_int":
-        return b'{"cmd":"poll","created_at_ms":123456789012345678901234567890}\n'
-    if kind == "deep":
-        return b'{"cmd":"poll","x":' + b"[" * 3000 + b"]" * 3000 + b"}\n"
     if kind == "lease":
         return rec_line(D.lease(D.T0 + i, D.MACS[i % len(D.MACS)], hostname="r1-s1"), "rs")
     raise AssertionError(kind)

@@ -96,16 +96,7 @@ def test_other_writers_and_damaged_shadows_are_caught_up(tmp_path):
     # 1. another process writes file by file (its own cache, no swap)
     hook_rec = lease("old", mac_of(0), _ip(0), t, "renamed")
     more.append(hook_rec)
-    sites = dict(project._SITES)
-    saved = project._swapdir, project._exchange
-    project._swapdir = project._exchange = None
-    project.forget_cache()
-    try:
-        project.record_and_apply(st, [hook_rec], None, swap=False)
-    finally:
-        project._swapdir, project._exchange = saved
-        project._SITES.clear()
-        project._SITES.update(sites)
+    _hook(st, hook_rec)
     step(poll(rng, _ip(0), t + 1000, kind=1, mac=mac_of(0)))
     # 2. a writer stopped half way through a shadow: values and miner.json changed, stray file
     shadow = live / "miners" / f".{mac_of(1)}.alt"
